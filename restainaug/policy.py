@@ -1,0 +1,321 @@
+"""Drawing and composing operation parameters; the default re-staining policy.
+
+This module is the only place where restainaug draws random numbers. A policy is a tree of
+operations (:mod:`restainaug.ops`) and containers (:class:`Sequential`, :class:`OneOf`,
+:class:`SomeOf`). :func:`sample_params` walks the tree once and returns a flat dict of
+per-sample tensors (the *params*): ``"ops.apply"``, ``"ops.0.choice"``,
+``"ops.0.3.1.fraction"``... :func:`run` applies the tree deterministically from those params,
+computing each operation only on the samples it applies to.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from .ops import (
+    MARKER_LEVELS,
+    ChannelAffine,
+    Identity,
+    IFContext,
+    MarkerToMembranes,
+    MarkerToNuclei,
+    NuclearStrength,
+    Op,
+    Params,
+    RemoveMarker,
+)
+from .spaces import (
+    Bernoulli,
+    Choice,
+    Index,
+    LogUniform,
+    PerObject,
+    Space,
+    Subset,
+    Uniform,
+)
+
+__all__ = [
+    "OneOf",
+    "Params",
+    "Sequential",
+    "SomeOf",
+    "default_policy",
+    "describe",
+    "draw",
+    "index_params",
+    "roles_needed",
+    "run",
+    "sample_params",
+]
+
+
+def draw(space: Space, n: int, generator: torch.Generator) -> torch.Tensor:
+    """Draw ``n`` values from ``space`` on the CPU with ``generator``.
+
+    Examples:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> draw(Uniform(2.0, 2.0), 3, g).tolist()
+        [2.0, 2.0, 2.0]
+    """
+    if isinstance(space, Uniform):
+        return space.low + (space.high - space.low) * torch.rand(n, generator=generator)
+    if isinstance(space, LogUniform):
+        lo, hi = math.log(space.low), math.log(space.high)
+        return torch.exp(lo + (hi - lo) * torch.rand(n, generator=generator))
+    if isinstance(space, PerObject):
+        return space.low + (space.high - space.low) * torch.rand(n, space.size, generator=generator)
+    if isinstance(space, Bernoulli):
+        return torch.rand(n, generator=generator) < space.p
+    if isinstance(space, (Choice, Index)):
+        k = len(space.values) if isinstance(space, Choice) else space.n
+        w = torch.ones(k) if space.weights is None else torch.tensor(space.weights, dtype=torch.float)
+        idx = torch.multinomial(w, n, replacement=True, generator=generator)
+        return torch.tensor(space.values)[idx] if isinstance(space, Choice) else idx
+    if isinstance(space, Subset):
+        size = torch.randint(space.low, space.high + 1, (n, 1), generator=generator)
+        rank = torch.rand(n, space.n, generator=generator).argsort(1).argsort(1)
+        return rank < size
+    raise TypeError(f"Cannot draw from {space!r}: not a restainaug.spaces object.")
+
+
+def sample_params(
+    op: Op, batch_size: int, generator: torch.Generator, prefix: str = "ops"
+) -> Params:
+    """Draw every parameter of the operation tree ``op`` for ``batch_size`` samples.
+
+    Returns:
+        A flat dict ``{"<prefix>[.<child>...].<name>": tensor with batch first}``.
+    """
+    params: Params = {f"{prefix}.apply": draw(Bernoulli(op.p), batch_size, generator)}
+    for name, space in op.param_space().items():
+        params[f"{prefix}.{name}"] = draw(space, batch_size, generator)
+    for i, child in enumerate(op.children):
+        params.update(sample_params(child, batch_size, generator, f"{prefix}.{i}"))
+    return params
+
+
+def index_params(params: Params, idx: torch.Tensor | slice) -> Params:
+    """The params of the samples ``idx`` (every tensor is indexed on its batch dimension)."""
+    return {k: v[idx] for k, v in params.items()}
+
+
+def _local(params: Params, prefix: str) -> Params:
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in params.items() if k.startswith(prefix + ".")}
+
+
+def run(op: Op, x: torch.Tensor, params: Params, ctx: IFContext, prefix: str = "ops") -> torch.Tensor:
+    """Apply ``op`` to the samples whose ``<prefix>.apply`` gate is set; others are untouched.
+
+    Shape:
+        - x: :math:`(B, C, H, W)`
+        - output: :math:`(B, C, H, W)`
+    """
+    local = _local(params, prefix)
+    active = local["apply"]
+    if not bool(active.any()):
+        return x
+    if bool(active.all()):
+        return op.apply(x, local, ctx)
+    idx = active.nonzero()[:, 0]
+    dev_idx = idx.to(x.device)
+    out = x.clone()
+    out[dev_idx] = op.apply(x[dev_idx], index_params(local, idx), ctx.subset(dev_idx))
+    return out
+
+
+def _check_ops(ops: Sequence[Op], what: str) -> tuple[Op, ...]:
+    ops = tuple(ops)
+    if not ops:
+        raise ValueError(f"{what}: needs at least one operation.")
+    for o in ops:
+        if not isinstance(o, Op):
+            raise TypeError(f"{what}: expected restainaug operations, got {type(o).__name__}.")
+    return ops
+
+
+class Sequential(Op):
+    """Apply operations one after the other.
+
+    Args:
+        *ops: the operations.
+        p: probability per sample of applying the whole sequence.
+
+    Examples:
+        >>> Sequential(RemoveMarker(), MarkerToNuclei(), p=0.5).p
+        0.5
+    """
+
+    def __init__(self, *ops: Op, p: float = 1.0) -> None:
+        self.children = _check_ops(ops, "Sequential")
+        self._set_p(p)
+
+    def apply(self, x: torch.Tensor, params: Params, ctx: IFContext) -> torch.Tensor:
+        for i, child in enumerate(self.children):
+            x = run(child, x, params, ctx, str(i))
+        return x
+
+    def __repr__(self) -> str:
+        inner = ", ".join(map(repr, self.children))
+        return f"{type(self).__name__}({inner}, p={self.p})"
+
+
+class OneOf(Sequential):
+    """Apply exactly one of the operations per sample, chosen with ``weights``.
+
+    Args:
+        *ops: the candidate operations.
+        weights: relative probabilities (uniform by default).
+        p: probability per sample of applying any.
+    """
+
+    def __init__(self, *ops: Op, weights: Sequence[float] | None = None, p: float = 1.0) -> None:
+        super().__init__(*ops, p=p)
+        self.choice = Index(len(self.children), None if weights is None else tuple(weights))
+
+    def param_space(self) -> dict[str, Space]:
+        return {"choice": self.choice}
+
+    def apply(self, x: torch.Tensor, params: Params, ctx: IFContext) -> torch.Tensor:
+        params = dict(params)
+        for i, child in enumerate(self.children):
+            params[f"{i}.apply"] = params[f"{i}.apply"] & (params["choice"] == i)
+            x = run(child, x, params, ctx, str(i))
+        return x
+
+    def __repr__(self) -> str:
+        inner = ", ".join(map(repr, self.children))
+        return f"OneOf({inner}, weights={self.choice.weights}, p={self.p})"
+
+
+class SomeOf(Sequential):
+    """Apply a random subset of the operations per sample, in the order given.
+
+    Args:
+        *ops: the candidate operations.
+        n: how many to apply: a number or a ``(low, high)`` range (default: 1 to all).
+        p: probability per sample of applying any.
+    """
+
+    def __init__(self, *ops: Op, n: int | tuple[int, int] | None = None, p: float = 1.0) -> None:
+        super().__init__(*ops, p=p)
+        k = len(self.children)
+        lo, hi = (1, k) if n is None else (n, n) if isinstance(n, int) else n
+        self.pick = Subset(k, int(lo), int(hi))
+
+    def param_space(self) -> dict[str, Space]:
+        return {"pick": self.pick}
+
+    def apply(self, x: torch.Tensor, params: Params, ctx: IFContext) -> torch.Tensor:
+        params = dict(params)
+        for i, child in enumerate(self.children):
+            params[f"{i}.apply"] = params[f"{i}.apply"] & params["pick"][:, i]
+            x = run(child, x, params, ctx, str(i))
+        return x
+
+    def __repr__(self) -> str:
+        inner = ", ".join(map(repr, self.children))
+        return f"SomeOf({inner}, n=({self.pick.low}, {self.pick.high}), p={self.p})"
+
+
+def roles_needed(op: Op) -> frozenset[str]:
+    """Channel roles an operation tree needs (``"nuclear"``, ``"marker"``)."""
+    return frozenset(op.roles).union(*(roles_needed(c) for c in op.children))
+
+
+def default_policy(marker: bool = True) -> Op:
+    """The default policy: one labelled field -> diverse, plausible re-stained variants.
+
+    Per sample, one marker pattern is chosen:
+
+    ======================================  ======  =========================================
+    branch                                  weight  what it simulates
+    ======================================  ======  =========================================
+    keep the marker                         0.10    the slide as stained
+    scale the marker by 0.4-2x              0.20    weaker / stronger staining of the same marker
+    remove the marker                       0.20    a marker-negative slide ("0")
+    remove, then 5-80 % nuclei positive     0.35    a nuclear marker (Ki67, ER, p53)
+    remove, then 20-100 % membranes         0.15    a membrane marker (HER2, E-cadherin)
+    ======================================  ======  =========================================
+
+    New marker comes at the 1+, 2+ or 3+ level of :data:`~restainaug.ops.MARKER_LEVELS`, with
+    30 % variation between objects. Then the counterstain varies: nuclear-stain strength
+    inside nuclei 0.6-1.6x (probability 0.8) and overall 0.8-1.25x (probability 0.3).
+
+    Args:
+        marker: whether the translator has a marker channel; without one only the
+            counterstain operations remain.
+
+    Returns:
+        The policy (a :class:`Sequential`).
+
+    Examples:
+        >>> from restainaug.policy import default_policy, roles_needed
+        >>> sorted(roles_needed(default_policy()))
+        ['marker', 'nuclear']
+    """
+    counterstain: list[Op] = [
+        NuclearStrength(LogUniform(0.6, 1.6), p=0.8),
+        ChannelAffine("nuclear", scale=LogUniform(0.8, 1.25), p=0.3),
+    ]
+    if not marker:
+        return Sequential(*counterstain)
+    levels = Choice((MARKER_LEVELS["1+"], MARKER_LEVELS["2+"], MARKER_LEVELS["3+"]))
+    patterns = OneOf(
+        Identity(),
+        ChannelAffine("marker", scale=LogUniform(0.4, 2.0)),
+        RemoveMarker(),
+        Sequential(RemoveMarker(), MarkerToNuclei(fraction=(0.05, 0.8), intensity=levels)),
+        Sequential(RemoveMarker(), MarkerToMembranes(fraction=(0.2, 1.0), intensity=levels)),
+        weights=(0.10, 0.20, 0.20, 0.35, 0.15),
+    )
+    return Sequential(patterns, *counterstain)
+
+
+def describe(op: Op, params: Params, sample: int = 0, prefix: str = "ops") -> list[str]:
+    """Human-readable list of the operations applied to one sample, with their values.
+
+    Args:
+        op: the policy the params were drawn for.
+        params: params from :func:`sample_params` (or ``RestainTransform.params``).
+        sample: which sample of the batch.
+        prefix: the key prefix of ``op`` in ``params``.
+
+    Returns:
+        e.g. ``["RemoveMarker(keep=0)", "MarkerToNuclei(fraction=0.42, intensity=0.6)"]``.
+
+    Examples:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> op = Sequential(RemoveMarker())
+        >>> describe(op, sample_params(op, 1, g))
+        ['RemoveMarker(keep=0)']
+    """
+    local = _local(params, prefix)
+    if not bool(local["apply"][sample]):
+        return []
+    if isinstance(op, Sequential):
+        gates = dict(local)
+        out: list[str] = []
+        for i, child in enumerate(op.children):
+            if isinstance(op, OneOf):
+                gates[f"{i}.apply"] = gates[f"{i}.apply"] & (gates["choice"] == i)
+            elif isinstance(op, SomeOf):
+                gates[f"{i}.apply"] = gates[f"{i}.apply"] & gates["pick"][:, i]
+            out += describe(child, gates, sample, str(i))
+        return out
+    space = op.param_space()
+    shown = [k for k in space if not isinstance(space[k], PerObject)]
+    varying = [k for k in shown if not _is_fixed(space[k])]
+    items = [f"{k}={float(local[k][sample]):.3g}" for k in (varying or shown)]
+    channel = getattr(op, "channel", None)
+    if channel is not None:
+        items.insert(0, str(channel))
+    return [f"{type(op).__name__}({', '.join(items)})"]
+
+
+def _is_fixed(space: Space) -> bool:
+    return isinstance(space, Uniform) and space.low == space.high

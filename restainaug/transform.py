@@ -1,0 +1,296 @@
+"""RestainTransform: IHC -> IF -> random channel operations -> IHC, as a training transform."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._validate import Layout, from_batch, labels_to_batch, to_batch
+from .models.registry import load_model
+from .ops import IFContext, Op
+from .policy import Params, default_policy, draw, roles_needed, run, sample_params
+from .spaces import Bernoulli
+from .stains import tissue_fraction
+from .translator import Translator
+
+__all__ = ["RestainTransform"]
+
+
+def _mix(*values: int) -> int:
+    digest = hashlib.blake2b(repr(values).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def _check_policy(ops: Op, translator: Translator) -> None:
+    if not isinstance(ops, Op):
+        raise TypeError(
+            f"ops: expected a restainaug operation or policy (restainaug.ops / restainaug.policy), "
+            f"got {type(ops).__name__}."
+        )
+    missing = roles_needed(ops) - {c.role for c in translator.channels}
+    if missing:
+        raise ValueError(
+            f"ops need channel roles {sorted(missing)} that translator {translator.name!r} lacks "
+            f"(its channels: {[(c.name, c.role) for c in translator.channels]})."
+        )
+    stack = [ops]
+    while stack:
+        op = stack.pop()
+        channel = getattr(op, "channel", None)
+        if isinstance(channel, int) and channel >= translator.num_channels:
+            raise ValueError(
+                f"{type(op).__name__}: channel index {channel} is out of range for translator "
+                f"{translator.name!r} with {translator.num_channels} channels."
+            )
+        stack.extend(op.children)
+
+
+class RestainTransform(nn.Module):
+    """Re-stain IHC images through the IF domain (ReStainGAN augmentation).
+
+    Each call: check the input, draw per-sample parameters (or take ``params``), translate the
+    selected samples to IF channels, apply the operation policy, translate back, and return the
+    result in the input's type, layout, dtype and device. Samples not selected by ``p``, and
+    tiles that are (almost) only glass, come back with their exact input values.
+
+    The translator's generators are frozen, run without autograd, and are not submodules:
+    they are not in the transform's ``state_dict`` or ``parameters()``.
+
+    Args:
+        model: ``"default"``, a registry name (see :func:`restainaug.list_models`), a path to
+            a saved model, or a :class:`~restainaug.translator.Translator`.
+        ops: the operation policy; :func:`restainaug.policy.default_policy` when ``None``.
+        p: probability that a sample is re-stained.
+        same_on_batch: use one draw for the whole batch.
+        seed: seed of the transform's own random generator; ``None`` draws one from torch's
+            global generator (so ``torch.manual_seed`` makes runs reproducible).
+        device: where to run; the input's device when ``None``.
+        min_tissue: samples whose fraction of tissue pixels (mean optical density > 0.1) is
+            below this are returned unchanged.
+
+    Attributes:
+        params: the parameters of the last call; ``t(x, params=t.params)`` replays it.
+        translator: the translator in use.
+
+    Shape:
+        - image: :math:`(3, H, W)`, :math:`(B, 3, H, W)` tensors; :math:`(H, W, 3)`,
+          :math:`(B, H, W, 3)` numpy arrays; ``uint8`` or float in ``[0, 1]``
+        - labels: instance labels :math:`(H, W)` or :math:`(B, H, W)` (a channel of 1 allowed)
+        - output: same as image
+
+    Raises:
+        TypeError: unsupported image, label or policy types.
+        ValueError: bad shapes or values, unknown models, or a policy that needs a channel
+            role the model lacks.
+
+    Examples:
+        >>> import torch
+        >>> from restainaug import RestainTransform
+        >>> t = RestainTransform(p=1.0, seed=0)
+        >>> x = torch.rand(2, 3, 64, 64) * 0.6 + 0.2
+        >>> y = t(x)
+        >>> y.shape, y.dtype
+        (torch.Size([2, 3, 64, 64]), torch.float32)
+        >>> torch.equal(t(x, params=t.params), y)
+        True
+        >>> torch.equal(RestainTransform(p=0.0)(x), x)
+        True
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | Translator = "default",
+        ops: Op | None = None,
+        p: float = 0.5,
+        same_on_batch: bool = False,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+        min_tissue: float = 0.01,
+    ) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"RestainTransform: p must be a number in [0, 1], got {p!r}.")
+        if not isinstance(same_on_batch, bool):
+            raise TypeError(f"same_on_batch: expected a bool, got {type(same_on_batch).__name__}.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}.")
+        if not isinstance(min_tissue, (int, float)) or not 0.0 <= min_tissue <= 1.0:
+            raise ValueError(f"min_tissue must be in [0, 1], got {min_tissue!r}.")
+        translator = model if isinstance(model, Translator) else load_model(model)
+        translator.requires_grad_(False).eval()
+        if ops is None:
+            ops = default_policy(marker=translator.marker_index is not None)
+        _check_policy(ops, translator)
+        # Stored outside the module tree: frozen generators are not the user's state.
+        object.__setattr__(self, "translator", translator)
+        self.ops = ops
+        self.p = float(p)
+        self.same_on_batch = same_on_batch
+        self.device = None if device is None else torch.device(device)
+        self.min_tissue = float(min_tissue)
+        self._seed = _mix(int(seed)) if seed is not None else int(torch.randint(0, 2**62, ()).item())
+        self._generator = torch.Generator().manual_seed(self._seed)
+        self._stream_key: tuple[Any, ...] = (os.getpid(), None)
+        self._keys = set(self.sample_params(1).keys())
+        self.params: Params | None = None
+
+    # -- randomness -------------------------------------------------------------------------
+
+    def set_random_state(self, seed: int | None = None, state: Any = None) -> RestainTransform:
+        """Re-seed the transform's generator (MONAI's ``Randomizable`` interface).
+
+        Args:
+            seed: the new seed.
+            state: a ``numpy.random.RandomState`` to draw the seed from (when ``seed`` is None).
+
+        Returns:
+            ``self``.
+        """
+        if seed is None:
+            seed = int(state.randint(0, 2**31 - 1)) if state is not None else int(
+                torch.randint(0, 2**62, ()).item()
+            )
+        self._seed = _mix(int(seed))
+        self._generator.manual_seed(self._seed)
+        self._stream_key = self._current_stream_key()
+        return self
+
+    @staticmethod
+    def _current_stream_key() -> tuple[Any, ...]:
+        info = torch.utils.data.get_worker_info()
+        return (os.getpid(), None if info is None else (info.id, info.seed))
+
+    def _stream(self) -> torch.Generator:
+        # In a DataLoader worker (fork or spawn), give each worker its own reproducible stream:
+        # the worker seed comes from the loader's base seed, drawn from torch's global RNG.
+        key = self._current_stream_key()
+        if key != self._stream_key:
+            info = torch.utils.data.get_worker_info()
+            if info is not None:
+                self._generator.manual_seed(_mix(self._seed, info.seed))
+            self._stream_key = key
+        return self._generator
+
+    def sample_params(self, batch_size: int) -> Params:
+        """Draw the parameters of one call for ``batch_size`` samples (advances the generator).
+
+        Returns:
+            A flat dict of CPU tensors with the batch first: ``"apply"`` (the per-sample gate)
+            and ``"ops.*"`` (the policy's parameters, see :func:`restainaug.policy.sample_params`).
+        """
+        g = self._stream()
+        n = 1 if self.same_on_batch else batch_size
+        params: Params = {"apply": draw(Bernoulli(self.p), n, g)}
+        params.update(sample_params(self.ops, n, g, prefix="ops"))
+        if self.same_on_batch and batch_size != 1:
+            params = {k: v.expand(batch_size, *v.shape[1:]) for k, v in params.items()}
+        return params
+
+    def _check_params(self, params: Any, batch_size: int) -> Params:
+        if not isinstance(params, dict):
+            raise TypeError(f"params: expected the dict from t.params, got {type(params).__name__}.")
+        if set(params) != self._keys:
+            missing, extra = sorted(self._keys - set(params)), sorted(set(params) - self._keys)
+            raise ValueError(
+                f"params do not belong to this transform's policy: missing {missing}, "
+                f"unexpected {extra}."
+            )
+        for k, v in params.items():
+            if not isinstance(v, torch.Tensor) or v.ndim == 0 or v.shape[0] != batch_size:
+                got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+                raise ValueError(
+                    f"params[{k!r}]: expected a tensor with batch size {batch_size}, got {got}."
+                )
+        return {k: v.cpu() for k, v in params.items()}
+
+    # -- application ------------------------------------------------------------------------
+
+    def _translator_on(self, device: torch.device) -> Translator:
+        tr: Translator = self.translator
+        if tr.device != device:
+            tr.to(device)
+        return tr
+
+    @torch.no_grad()
+    def restain(
+        self, batch: torch.Tensor, params: Params, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Re-stain a float batch with given params (every sample; no gate, no checks).
+
+        Args:
+            batch: float RGB in ``[0, 1]``.
+            params: ``"ops.*"`` params for these samples.
+            labels: float instance ids or ``None``.
+
+        Shape:
+            - batch: :math:`(B, 3, H, W)`
+            - labels: :math:`(B, 1, H, W)`
+            - output: :math:`(B, 3, H, W)`
+        """
+        tr = self._translator_on(batch.device)
+        dtype = next((t.dtype for t in (*tr.parameters(), *tr.buffers())), torch.float32)
+        if_ = tr.to_if(batch.to(dtype))
+        ctx = IFContext(if_, tr.nuclear_index, tr.marker_index, labels)
+        out = tr.to_ihc(run(self.ops, if_, params, ctx, prefix="ops"))
+        return torch.nan_to_num(out.float(), nan=1.0).clamp_(0.0, 1.0)
+
+    def forward(self, image: Any, labels: Any = None, params: Params | None = None) -> Any:
+        """Re-stain ``image`` (a tensor or numpy array, single or batched).
+
+        Args:
+            image: the IHC image or batch (see the class docstring for layouts).
+            labels: optional instance labels; marker operations then act on these nuclei.
+            params: replay these parameters (from ``t.params``) instead of drawing new ones.
+
+        Returns:
+            The re-stained image, same type, layout, dtype and device as ``image``; ``image``
+            itself when no sample is re-stained.
+        """
+        batch, layout = to_batch(image)
+        b, _, h, w = batch.shape
+        ids = None if labels is None else labels_to_batch(labels, b, h, w, layout.batched)
+        params = self.sample_params(b) if params is None else self._check_params(params, b)
+        self.params = params
+        active = params["apply"].clone()
+        if not bool(active.any()):
+            return image
+        device = self.device or batch.device
+        batch = batch.to(device)
+        active &= (tissue_fraction(batch) >= max(self.min_tissue, 1e-12)).cpu()
+        if not bool(active.any()):
+            return image
+        idx = active.nonzero()[:, 0]
+        sub_params = {k: v[idx] for k, v in params.items() if k.startswith("ops.")}
+        dev_idx = idx.to(device)
+        sub_ids = None if ids is None else ids[idx].to(device)
+        out = self.restain(batch[dev_idx], sub_params, sub_ids)
+        return self._merge(image, from_batch(out, layout), idx, layout)
+
+    @staticmethod
+    def _merge(image: Any, native: Any, idx: torch.Tensor, layout: Layout) -> Any:
+        if layout.numpy:
+            if not layout.batched:
+                return native[0]
+            out = image.copy()
+            out[idx.numpy()] = native
+            return out
+        with torch.no_grad():
+            if not layout.batched and type(image) is torch.Tensor:
+                return native[0]
+            out = image.detach().clone()  # keeps tensor subclasses and their metadata
+            if layout.batched:
+                out[idx.to(out.device)] = native
+            else:
+                out.copy_(native[0])
+            return out
+
+    def extra_repr(self) -> str:
+        return (
+            f"model={self.translator.name!r}, p={self.p}, same_on_batch={self.same_on_batch}, "
+            f"device={self.device}, ops={self.ops!r}"
+        )
