@@ -5,12 +5,12 @@ stain patterns with the same morphology, so segmentation labels stay valid.
 
 Public names:
 
-* :class:`RestainTransform` - the transform for training loops (torch, numpy);
-* :class:`RestainTransformd` - its MONAI dictionary twin (needs ``monai``);
-* :func:`list_models`, :func:`load_model` - the offline registry of translators;
-* :mod:`restainaug.ops`, :mod:`restainaug.policy`, :mod:`restainaug.spaces` - operations,
+* `RestainTransform` - the transform for training loops (torch, numpy);
+* `RestainTransformd` - its MONAI dictionary twin (needs ``monai``);
+* `list_models`, `load_model` - the offline registry of translators;
+* `restainaug.ops`, `restainaug.policy`, `restainaug.spaces` - operations,
   composition and parameter spaces for custom policies;
-* :mod:`restainaug.adapters` - torchvision, kornia and StarDist adapters.
+* `restainaug.adapters` - torchvision, kornia and StarDist adapters.
 """
 
 from __future__ import annotations

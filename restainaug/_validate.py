@@ -35,6 +35,13 @@ class Layout:
     device: torch.device
 
 
+def _from_numpy(a: np.ndarray) -> torch.Tensor:
+    # torch refuses to share read-only memory (e.g. np.asarray of a PIL image): copy those.
+    if not (a.flags.writeable and a.flags.c_contiguous):
+        a = np.array(a, order="C", copy=True)
+    return torch.from_numpy(a)
+
+
 def _shape_error(name: str, x: Any, expected: str) -> ValueError:
     return ValueError(f"{name}: expected {expected}, got shape {tuple(x.shape)}.")
 
@@ -53,13 +60,17 @@ def to_batch(x: Any, name: str = "image") -> tuple[torch.Tensor, Layout]:
         if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
             raise TypeError(f"{name}: expected a uint8 or float numpy array, got dtype {x.dtype}.")
         if x.ndim not in (3, 4) or x.shape[-1] != 3:
-            hint = " Drop the alpha channel with x[..., :3]." if x.ndim in (3, 4) and x.shape[-1] == 4 else ""
+            hint = (
+                " Drop the alpha channel with x[..., :3]."
+                if x.ndim in (3, 4) and x.shape[-1] == 4
+                else ""
+            )
             raise ValueError(
                 f"{name}: expected a numpy RGB image (H, W, 3) or batch (B, H, W, 3), got shape "
                 f"{x.shape}.{hint}"
             )
         layout = Layout(True, x.ndim == 4, x.dtype, torch.device("cpu"))
-        t = torch.from_numpy(np.ascontiguousarray(x))
+        t = _from_numpy(x)
         t = t.permute(0, 3, 1, 2) if x.ndim == 4 else t.permute(2, 0, 1)[None]
     elif isinstance(x, torch.Tensor):
         if x.dtype != torch.uint8 and x.dtype not in _TORCH_FLOATS:
@@ -67,7 +78,9 @@ def to_batch(x: Any, name: str = "image") -> tuple[torch.Tensor, Layout]:
         if x.ndim not in (3, 4) or x.shape[-3] != 3:
             hint = ""
             if x.ndim in (3, 4) and x.shape[-1] == 3:
-                hint = " It looks channels-last: use x.permute(2, 0, 1) (or (0, 3, 1, 2) for a batch)."
+                hint = (
+                    " It looks channels-last: use x.permute(2, 0, 1) (or (0, 3, 1, 2) for a batch)."
+                )
             elif x.ndim in (3, 4) and x.shape[-3] == 4:
                 hint = " Drop the alpha channel with x[..., :3, :, :]."
             raise ValueError(
@@ -92,9 +105,12 @@ def to_batch(x: Any, name: str = "image") -> tuple[torch.Tensor, Layout]:
     if not (np.isfinite(lo_v) and np.isfinite(hi_v)):
         raise ValueError(f"{name}: contains NaN or infinite values.")
     if lo_v < -_TOLERANCE or hi_v > 1 + _TOLERANCE:
-        hint = " It looks like 0-255 data: divide by 255 or pass uint8." if 1.5 < hi_v <= 255 else ""
+        hint = (
+            " It looks like 0-255 data: divide by 255 or pass uint8." if 1.5 < hi_v <= 255 else ""
+        )
         raise ValueError(
-            f"{name}: float images must lie in [0, 1]; got values in [{lo_v:.4g}, {hi_v:.4g}].{hint}"
+            f"{name}: float images must lie in [0, 1]; got values in "
+            f"[{lo_v:.4g}, {hi_v:.4g}].{hint}"
         )
     return t.clamp_(0.0, 1.0), layout
 
@@ -127,16 +143,25 @@ def labels_to_batch(labels: Any, b: int, h: int, w: int, batched: bool) -> torch
         ValueError: for shapes that do not match the image, or negative / non-integer values.
     """
     if isinstance(labels, np.ndarray):
-        if not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)
-                or labels.dtype == np.bool_):
+        if not (
+            np.issubdtype(labels.dtype, np.integer)
+            or np.issubdtype(labels.dtype, np.floating)
+            or labels.dtype == np.bool_
+        ):
             raise TypeError(f"labels: expected an integer array, got dtype {labels.dtype}.")
-        t = torch.from_numpy(np.ascontiguousarray(labels))
+        if labels.dtype.kind == "u" and labels.dtype != np.uint8:
+            labels = labels.astype(np.int64)  # torch lacks most operations on uint16/32/64
+        t = _from_numpy(labels)
     elif isinstance(labels, torch.Tensor):
         t = labels.as_subclass(torch.Tensor).detach()
         if t.is_complex():
             raise TypeError(f"labels: expected an integer tensor, got dtype {t.dtype}.")
+        if t.dtype in (torch.uint16, torch.uint32, torch.uint64):
+            t = t.to(torch.int64)
     else:
-        raise TypeError(f"labels: expected a torch.Tensor or numpy array, got {type(labels).__name__}.")
+        raise TypeError(
+            f"labels: expected a torch.Tensor or numpy array, got {type(labels).__name__}."
+        )
     shape = tuple(t.shape)
     lead = (b,) if batched else ()
     n = len(lead)
@@ -146,8 +171,10 @@ def labels_to_batch(labels: Any, b: int, h: int, w: int, batched: bool) -> torch
         t = t.squeeze(-1)
     if tuple(t.shape) != (*lead, h, w):
         want = f"({', '.join(map(str, lead))}{', ' if lead else ''}{h}, {w})"
-        raise ValueError(f"labels: expected shape {want} (optionally with a channel of 1) to match "
-                         f"the image, got {shape}.")
+        raise ValueError(
+            f"labels: expected shape {want} (optionally with a channel of 1) to match "
+            f"the image, got {shape}."
+        )
     t = t.reshape(b, 1, h, w)
     if t.dtype == torch.bool:
         t = t.to(torch.uint8)

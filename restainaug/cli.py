@@ -19,8 +19,14 @@ __all__ = ["main"]
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(out=args.out, image=args.image, model=args.model, n=args.n, seed=args.seed,
-             device=args.device)
+    run_demo(
+        out=args.out,
+        image=args.image,
+        model=args.model,
+        n=args.n,
+        seed=args.seed,
+        device=args.device,
+    )
     return 0
 
 
@@ -44,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="write a PNG grid of re-stained variants of one image")
     demo.add_argument("--out", default="restainaug-demo.png", help="PNG to write")
-    demo.add_argument("--image", default=None,
-                      help="RGB IHC image (default: skimage.data.immunohistochemistry())")
+    demo.add_argument(
+        "--image", default=None, help="RGB IHC image (default: skimage.data.immunohistochemistry())"
+    )
     demo.add_argument("--model", default="default", help="model name or path")
     demo.add_argument("--n", type=int, default=8, help="number of variants")
     demo.add_argument("--seed", type=int, default=0, help="random seed")

@@ -27,7 +27,7 @@ def _require(module: str, extra: str = "demo") -> Any:
         return __import__(module, fromlist=["_"])
     except ImportError:
         raise ImportError(
-            f"The demo needs {module.split('.')[0]}: pip install \"restainaug[{extra}]\""
+            f'The demo needs {module.split(".")[0]}: pip install "restainaug[{extra}]"'
         ) from None
 
 
@@ -42,7 +42,7 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     image_mod = _require("PIL.Image")
     try:
         with image_mod.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))
     except (OSError, ValueError) as e:
         raise ValueError(f"Cannot read image {path}: {e}") from None
 
@@ -71,7 +71,7 @@ def render_demo(
     draw_mod = _require("PIL.ImageDraw")
     font_mod = _require("PIL.ImageFont")
     tr = transform.translator
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+    x = torch.tensor(image).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         if_ = tr.to_if(x.to(tr.device))[0].cpu()
     nuc = _display(if_[tr.nuclear_index])
@@ -81,11 +81,16 @@ def render_demo(
     panels = [
         (image, "original IHC"),
         ((composite * 255).astype(np.uint8), f"IF ({tr.name}): nuclear + marker"),
-        ((np.repeat(nuc[..., None], 3, -1) * 255).astype(np.uint8), tr.channels[tr.nuclear_index].name),
-        ((np.repeat(mk[..., None], 3, -1) * 255).astype(np.uint8),
-         tr.channels[mi].name if mi is not None else "(no marker)"),
+        (
+            (np.repeat(nuc[..., None], 3, -1) * 255).astype(np.uint8),
+            tr.channels[tr.nuclear_index].name,
+        ),
+        (
+            (np.repeat(mk[..., None], 3, -1) * 255).astype(np.uint8),
+            tr.channels[mi].name if mi is not None else "(no marker)",
+        ),
     ]
-    batch = torch.from_numpy(np.ascontiguousarray(image))[None].repeat(n, 1, 1, 1).numpy()
+    batch = np.repeat(image[None], n, axis=0)
     saved_p = transform.p
     transform.p = 1.0
     try:

@@ -45,8 +45,8 @@ def dilate(x: torch.Tensor, radius: int = 1) -> torch.Tensor:
     """Grey dilation with a ``(2r+1)`` square (max filter); the border does not count.
 
     Shape:
-        - x: :math:`(B, 1, H, W)`
-        - output: :math:`(B, 1, H, W)`
+        - x: `(B, 1, H, W)`
+        - output: `(B, 1, H, W)`
     """
     if radius <= 0:
         return x
@@ -57,8 +57,8 @@ def erode(x: torch.Tensor, radius: int = 1) -> torch.Tensor:
     """Grey erosion with a ``(2r+1)`` square (min filter); the border does not count.
 
     Shape:
-        - x: :math:`(B, 1, H, W)`
-        - output: :math:`(B, 1, H, W)`
+        - x: `(B, 1, H, W)`
+        - output: `(B, 1, H, W)`
     """
     return -dilate(-x, radius) if radius > 0 else x
 
@@ -109,8 +109,8 @@ def connected_components(mask: torch.Tensor, max_iter: int = 1000) -> torch.Tens
         Float ids: ``0`` background, equal values for pixels of one component.
 
     Shape:
-        - mask: :math:`(B, 1, H, W)`
-        - output: :math:`(B, 1, H, W)`
+        - mask: `(B, 1, H, W)`
+        - output: `(B, 1, H, W)`
 
     Examples:
         >>> m = torch.zeros(1, 1, 5, 5, dtype=torch.bool)
@@ -144,8 +144,8 @@ def expand_labels(ids: torch.Tensor, distance: int) -> torch.Tensor:
     their nuclei (like ``skimage.segmentation.expand_labels``; ties go to the larger id).
 
     Shape:
-        - ids: :math:`(B, 1, H, W)`
-        - output: :math:`(B, 1, H, W)`
+        - ids: `(B, 1, H, W)`
+        - output: `(B, 1, H, W)`
     """
     out = ids
     for _ in range(distance):
@@ -157,8 +157,8 @@ def boundaries(ids: torch.Tensor) -> torch.Tensor:
     """Pixels of an object that touch another object or the background (inner boundaries).
 
     Shape:
-        - ids: :math:`(B, 1, H, W)`
-        - output: bool :math:`(B, 1, H, W)`
+        - ids: `(B, 1, H, W)`
+        - output: bool `(B, 1, H, W)`
     """
     differs = (dilate(ids) != ids) | (erode(ids) != ids)
     return differs & (ids > 0)
@@ -174,7 +174,7 @@ def lookup(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     Returns:
         Values of shape ``(B, 1, H, W)`` in ``table``'s dtype.
     """
-    b, k = table.shape
+    k = table.shape[1]
     idx = (ids.long() % k).flatten(1)
     vals = table.gather(1, idx).view_as(ids)
     return torch.where(ids > 0, vals, torch.zeros((), dtype=vals.dtype, device=vals.device))
@@ -193,11 +193,11 @@ def nuclei_from_channel(nuclear: torch.Tensor, floor: float = 0.1, split: int = 
         split: erosion radius used to separate touching nuclei (``0`` disables it).
 
     Returns:
-        Float object ids (see :func:`connected_components`).
+        Float object ids (see `connected_components`).
 
     Shape:
-        - nuclear: :math:`(B, 1, H, W)`
-        - output: :math:`(B, 1, H, W)`
+        - nuclear: `(B, 1, H, W)`
+        - output: `(B, 1, H, W)`
     """
     smooth = F.avg_pool2d(nuclear, 3, 1, 1, count_include_pad=False)
     thr = otsu_threshold(smooth).clamp_min(floor).view(-1, 1, 1, 1)

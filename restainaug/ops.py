@@ -3,14 +3,14 @@
 Each operation is deterministic given its parameters: ``op.apply(x, params, ctx)`` with
 ``x`` the IF batch ``(B, C, H, W)`` and ``params`` a dict of per-sample tensors whose
 distributions ``op.param_space()`` declares. Drawing happens elsewhere, in
-:func:`restainaug.policy.sample_params`, so any draw can be replayed on the same or other data.
+`restainaug.policy.sample_params`, so any draw can be replayed on the same or other data.
 
 Channels are addressed by role (``"nuclear"``, ``"marker"``) or index. Operations that place
 marker on nuclei, membranes or cytoplasm find nuclei in the instance labels when given, else
-in the nuclear channel of the unperturbed IF image (see :class:`IFContext`).
+in the nuclear channel of the unperturbed IF image (see `IFContext`).
 
 Intensities are on the nominal IF scale where ``1`` is strong staining; the named marker
-levels are :data:`MARKER_LEVELS`.
+levels are `MARKER_LEVELS`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ __all__ = [
 #: Marker intensity of the clinical scoring levels on the nominal IF scale.
 MARKER_LEVELS: dict[str, float] = {"0": 0.0, "1+": 0.3, "2+": 0.6, "3+": 1.0}
 
+#: Parameters of a draw: a flat dict of tensors with the batch first.
 Params = dict[str, torch.Tensor]
 
 
@@ -51,8 +52,8 @@ class IFContext:
         reference: the IF batch before any operation, ``(B, C, H, W)``.
         nuclear: index of the nuclear channel.
         marker: index of the marker channel (``None`` if the translator has none).
-        labels: instance labels ``(B, 1, H, W)`` (``0`` = background), or ``None`` to find
-            nuclei in the nuclear channel.
+        labels: instance labels ``(B, 1, H, W)`` (``0`` = background; a binary mask is split
+            into its connected components), or ``None`` to find nuclei in the nuclear channel.
     """
 
     def __init__(
@@ -94,6 +95,8 @@ class IFContext:
         if "nuclei" not in self._cache:
             if self.labels is not None:
                 ids = self.labels.to(self.reference.dtype)
+                if bool(ids.amax() <= 1):  # a binary mask: its connected components are the nuclei
+                    ids = nu.connected_components(ids > 0)
             else:
                 ids = nu.nuclei_from_channel(self.reference[:, self.nuclear : self.nuclear + 1])
             self._cache["nuclei"] = ids
@@ -117,8 +120,8 @@ class IFContext:
 class Op:
     """Base class of IF-channel operations.
 
-    Subclasses declare their random parameters in :meth:`param_space` and implement
-    :meth:`apply`, which must not modify ``x`` in place.
+    Subclasses declare their random parameters in `param_space` and implement
+    `apply`, which must not modify ``x`` in place.
 
     Attributes:
         p: probability that a sample gets the operation (drawn per sample).
@@ -137,8 +140,8 @@ class Op:
         """Apply the operation with the given parameters (deterministic).
 
         Shape:
-            - x: :math:`(B, C, H, W)`
-            - output: :math:`(B, C, H, W)`
+            - x: `(B, C, H, W)`
+            - output: `(B, C, H, W)`
         """
         raise NotImplementedError
 
@@ -173,7 +176,9 @@ class Identity(Op):
 
 
 class ChannelAffine(Op):
-    """Scale, gamma and shift of one channel: ``x' = scale * max(x, 0) ** gamma + min(x, 0) + shift``.
+    """Scale, gamma and shift of one channel.
+
+    ``x' = scale * max(x, 0) ** gamma + min(x, 0) + shift``.
 
     Negative values (deconvolution noise in the optical translator) pass through unscaled.
 
@@ -323,7 +328,7 @@ class MarkerToNuclei(_MarkerPlacement):
 
     Args:
         fraction: fraction of positive nuclei in ``[0, 1]``.
-        intensity: marker intensity of a positive nucleus (see :data:`MARKER_LEVELS`).
+        intensity: marker intensity of a positive nucleus (see `MARKER_LEVELS`).
         variation: relative spread of intensity between nuclei, in ``[0, 1)``.
         texture: how much the nuclear-channel pattern shows in the marker, in ``[0, 1]``.
         p: probability per sample.
@@ -349,7 +354,9 @@ class MarkerToNuclei(_MarkerPlacement):
         if self.texture > 0:
             ref = ctx.reference[:, ctx.nuclear : ctx.nuclear + 1]
             inside = (ids > 0).to(ref.dtype)
-            mean = (ref * inside).sum((1, 2, 3), keepdim=True) / inside.sum((1, 2, 3), keepdim=True).clamp_min(1)
+            mean = (ref * inside).sum((1, 2, 3), keepdim=True) / inside.sum(
+                (1, 2, 3), keepdim=True
+            ).clamp_min(1)
             rel = (ref / mean.clamp_min(1e-6)).clamp(0.5, 1.5)
             field = field * (1.0 - self.texture + self.texture * rel)
         return self._add(x, ctx, field)
@@ -364,7 +371,7 @@ class MarkerToMembranes(_MarkerPlacement):
 
     Args:
         fraction: fraction of positive cells in ``[0, 1]``.
-        intensity: marker intensity of a positive membrane (see :data:`MARKER_LEVELS`).
+        intensity: marker intensity of a positive membrane (see `MARKER_LEVELS`).
         variation: relative spread of intensity between cells, in ``[0, 1)``.
         cell_radius: how far cells extend beyond their nucleus, in pixels.
         width: membrane width in pixels.
@@ -402,7 +409,7 @@ class MarkerToCytoplasm(_MarkerPlacement):
 
     Args:
         fraction: fraction of positive cells in ``[0, 1]``.
-        intensity: marker intensity of positive cytoplasm (see :data:`MARKER_LEVELS`).
+        intensity: marker intensity of positive cytoplasm (see `MARKER_LEVELS`).
         variation: relative spread of intensity between cells, in ``[0, 1)``.
         cell_radius: how far cells extend beyond their nucleus, in pixels.
         p: probability per sample.

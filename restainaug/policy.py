@@ -1,10 +1,10 @@
 """Drawing and composing operation parameters; the default re-staining policy.
 
 This module is the only place where restainaug draws random numbers. A policy is a tree of
-operations (:mod:`restainaug.ops`) and containers (:class:`Sequential`, :class:`OneOf`,
-:class:`SomeOf`). :func:`sample_params` walks the tree once and returns a flat dict of
+operations (`restainaug.ops`) and containers (`Sequential`, `OneOf`,
+`SomeOf`). `sample_params` walks the tree once and returns a flat dict of
 per-sample tensors (the *params*): ``"ops.apply"``, ``"ops.0.choice"``,
-``"ops.0.3.1.fraction"``... :func:`run` applies the tree deterministically from those params,
+``"ops.0.3.1.fraction"``... `run` applies the tree deterministically from those params,
 computing each operation only on the samples it applies to.
 """
 
@@ -72,7 +72,11 @@ def draw(space: Space, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.rand(n, generator=generator) < space.p
     if isinstance(space, (Choice, Index)):
         k = len(space.values) if isinstance(space, Choice) else space.n
-        w = torch.ones(k) if space.weights is None else torch.tensor(space.weights, dtype=torch.float)
+        w = (
+            torch.ones(k)
+            if space.weights is None
+            else torch.tensor(space.weights, dtype=torch.float)
+        )
         idx = torch.multinomial(w, n, replacement=True, generator=generator)
         return torch.tensor(space.values)[idx] if isinstance(space, Choice) else idx
     if isinstance(space, Subset):
@@ -108,12 +112,14 @@ def _local(params: Params, prefix: str) -> Params:
     return {k[n:]: v for k, v in params.items() if k.startswith(prefix + ".")}
 
 
-def run(op: Op, x: torch.Tensor, params: Params, ctx: IFContext, prefix: str = "ops") -> torch.Tensor:
+def run(
+    op: Op, x: torch.Tensor, params: Params, ctx: IFContext, prefix: str = "ops"
+) -> torch.Tensor:
     """Apply ``op`` to the samples whose ``<prefix>.apply`` gate is set; others are untouched.
 
     Shape:
-        - x: :math:`(B, C, H, W)`
-        - output: :math:`(B, C, H, W)`
+        - x: `(B, C, H, W)`
+        - output: `(B, C, H, W)`
     """
     local = _local(params, prefix)
     active = local["apply"]
@@ -232,17 +238,15 @@ def default_policy(marker: bool = True) -> Op:
 
     Per sample, one marker pattern is chosen:
 
-    ======================================  ======  =========================================
-    branch                                  weight  what it simulates
-    ======================================  ======  =========================================
-    keep the marker                         0.10    the slide as stained
-    scale the marker by 0.4-2x              0.20    weaker / stronger staining of the same marker
-    remove the marker                       0.20    a marker-negative slide ("0")
-    remove, then 5-80 % nuclei positive     0.35    a nuclear marker (Ki67, ER, p53)
-    remove, then 20-100 % membranes         0.15    a membrane marker (HER2, E-cadherin)
-    ======================================  ======  =========================================
+    | branch                              | weight | what it simulates                          |
+    |-------------------------------------|--------|--------------------------------------------|
+    | keep the marker                     | 0.10   | the slide as stained                       |
+    | scale the marker by 0.4-2x          | 0.20   | weaker / stronger staining, same marker    |
+    | remove the marker                   | 0.20   | a marker-negative slide ("0")              |
+    | remove, then 5-80 % nuclei positive | 0.35   | a nuclear marker (Ki67, ER, p53)           |
+    | remove, then 20-100 % membranes     | 0.15   | a membrane marker (HER2, E-cadherin)       |
 
-    New marker comes at the 1+, 2+ or 3+ level of :data:`~restainaug.ops.MARKER_LEVELS`, with
+    New marker comes at the 1+, 2+ or 3+ level of `MARKER_LEVELS`, with
     30 % variation between objects. Then the counterstain varies: nuclear-stain strength
     inside nuclei 0.6-1.6x (probability 0.8) and overall 0.8-1.25x (probability 0.3).
 
@@ -251,7 +255,7 @@ def default_policy(marker: bool = True) -> Op:
             counterstain operations remain.
 
     Returns:
-        The policy (a :class:`Sequential`).
+        The policy (a `Sequential`).
 
     Examples:
         >>> from restainaug.policy import default_policy, roles_needed
@@ -281,7 +285,7 @@ def describe(op: Op, params: Params, sample: int = 0, prefix: str = "ops") -> li
 
     Args:
         op: the policy the params were drawn for.
-        params: params from :func:`sample_params` (or ``RestainTransform.params``).
+        params: params from `sample_params` (or ``RestainTransform.params``).
         sample: which sample of the batch.
         prefix: the key prefix of ``op`` in ``params``.
 

@@ -1,6 +1,6 @@
 """Parameter spaces: what an operation's random parameters are drawn from.
 
-A space only *describes* a distribution; :func:`restainaug.policy.sample_params` is the single
+A space only *describes* a distribution; `restainaug.policy.sample_params` is the single
 place that draws from it. Operations accept a number (fixed), a ``(low, high)`` pair (uniform)
 or any space below.
 """
@@ -94,7 +94,9 @@ class Subset:
 
     def __post_init__(self) -> None:
         if not 0 <= self.low <= self.high <= self.n:
-            raise ValueError(f"Subset: need 0 <= low <= high <= n, got {self.low}, {self.high}, {self.n}.")
+            raise ValueError(
+                f"Subset: need 0 <= low <= high <= n, got {self.low}, {self.high}, {self.n}."
+            )
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ class PerObject:
             raise ValueError(f"PerObject: need low <= high and size >= 1, got {self}.")
 
 
+#: Any parameter space.
 Space = Uniform | LogUniform | Choice | Index | Subset | Bernoulli | PerObject
 _SPACES = (Uniform, LogUniform, Choice, Index, Subset, Bernoulli, PerObject)
 

@@ -1,12 +1,10 @@
 """Optical density, stain vectors and the analytic ``optical`` translator.
 
 Brightfield IHC obeys the Beer-Lambert law: the light left after passing through stains with
-concentrations :math:`c_k` and colour (absorption) vectors :math:`v_k` is
-
-.. math:: I = I_0 \\cdot 10^{-\\sum_k c_k v_k}, \\qquad OD = -\\log_{10}(I / I_0) = c\\,M,
-
-so colour deconvolution (Ruifrok & Johnston, 2001) recovers :math:`c = OD\\,M^{-1}` and
-recomposition inverts it exactly. :class:`OpticalTranslator` uses the hematoxylin
+concentrations ``c_k`` and colour (absorption) vectors ``v_k`` is
+``I = I0 * 10 ** (-sum_k c_k v_k)``, so the optical density ``OD = -log10(I / I0) = c @ M`` is
+linear in the concentrations. Colour deconvolution (Ruifrok & Johnston, 2001) recovers
+``c = OD @ inv(M)`` and recomposition inverts it exactly. `OpticalTranslator` uses the hematoxylin
 concentration as the nuclear ("DAPI") channel and the DAB concentration as the marker
 channel, in optical-density units, which puts a dark nucleus or a 3+ marker near ``1``.
 """
@@ -85,18 +83,18 @@ def stain_matrix(
 
 
 def rgb_to_od(rgb: torch.Tensor, background: torch.Tensor | None = None) -> torch.Tensor:
-    """Optical density :math:`-\\log_{10}(I / I_0)` of an RGB batch.
+    """Optical density ``-log10(I / I0)`` of an RGB batch.
 
     Args:
         rgb: float RGB in ``[0, 1]``.
-        background: the glass colour :math:`I_0`, shape ``(3,)``; white when ``None``.
+        background: the glass colour `I_0`, shape ``(3,)``; white when ``None``.
 
     Returns:
         Optical density, ``0`` for glass; transmitted fractions below ``1e-3`` are clamped.
 
     Shape:
-        - rgb: :math:`(B, 3, H, W)`
-        - output: :math:`(B, 3, H, W)`
+        - rgb: `(B, 3, H, W)`
+        - output: `(B, 3, H, W)`
 
     Examples:
         >>> rgb_to_od(torch.ones(1, 3, 2, 2)).abs().max().item()
@@ -108,11 +106,11 @@ def rgb_to_od(rgb: torch.Tensor, background: torch.Tensor | None = None) -> torc
 
 
 def od_to_rgb(od: torch.Tensor, background: torch.Tensor | None = None) -> torch.Tensor:
-    """Beer-Lambert recomposition, the inverse of :func:`rgb_to_od` (clamped to ``[0, 1]``).
+    """Beer-Lambert recomposition, the inverse of `rgb_to_od` (clamped to ``[0, 1]``).
 
     Shape:
-        - od: :math:`(B, 3, H, W)`
-        - output: :math:`(B, 3, H, W)`
+        - od: `(B, 3, H, W)`
+        - output: `(B, 3, H, W)`
 
     Examples:
         >>> od_to_rgb(torch.zeros(1, 3, 1, 1)).flatten().tolist()
@@ -135,7 +133,7 @@ class OpticalTranslator(Translator):
 
     Real stains rarely match the reference vectors, so part of a brown marker lands in the
     residual. With ``residual="relative"`` (the default) the residual is stored per unit of
-    stain, :math:`r / (|c_n| + |c_m| + 0.05)`, and rescaled by the new stain amounts on the
+    stain, `r / (|c_n| + |c_m| + 0.05)`, and rescaled by the new stain amounts on the
     way back: removing the marker then also removes the residual it carried, instead of
     leaving a cyan ghost of it. ``"absolute"`` keeps the plain deconvolution.
 
@@ -146,7 +144,7 @@ class OpticalTranslator(Translator):
     Args:
         nuclear: absorption vector (R, G, B) of the nuclear stain (hematoxylin by default).
         marker: absorption vector (R, G, B) of the marker stain (DAB by default).
-        background: glass colour :math:`I_0` in ``[0, 1]`` (R, G, B); white by default.
+        background: glass colour `I_0` in ``[0, 1]`` (R, G, B); white by default.
         residual: ``"relative"`` or ``"absolute"`` (see above).
         name: the name reported by the translator.
 
@@ -217,8 +215,8 @@ def tissue_fraction(rgb: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
     default threshold.
 
     Shape:
-        - rgb: :math:`(B, 3, H, W)`
-        - output: :math:`(B,)`
+        - rgb: `(B, 3, H, W)`
+        - output: `(B,)`
 
     Examples:
         >>> tissue_fraction(torch.ones(2, 3, 4, 4)).tolist()

@@ -62,9 +62,9 @@ class RestainTransform(nn.Module):
     they are not in the transform's ``state_dict`` or ``parameters()``.
 
     Args:
-        model: ``"default"``, a registry name (see :func:`restainaug.list_models`), a path to
-            a saved model, or a :class:`~restainaug.translator.Translator`.
-        ops: the operation policy; :func:`restainaug.policy.default_policy` when ``None``.
+        model: ``"default"``, a registry name (see `restainaug.list_models`), a path to
+            a saved model, or a `Translator`.
+        ops: the operation policy; `restainaug.policy.default_policy` when ``None``.
         p: probability that a sample is re-stained.
         same_on_batch: use one draw for the whole batch.
         seed: seed of the transform's own random generator; ``None`` draws one from torch's
@@ -74,13 +74,14 @@ class RestainTransform(nn.Module):
             below this are returned unchanged.
 
     Attributes:
-        params: the parameters of the last call; ``t(x, params=t.params)`` replays it.
-        translator: the translator in use.
+        params (Params | None): the parameters of the last call; ``t(x, params=t.params)``
+            replays it.
+        translator (Translator): the translator in use.
 
     Shape:
-        - image: :math:`(3, H, W)`, :math:`(B, 3, H, W)` tensors; :math:`(H, W, 3)`,
-          :math:`(B, H, W, 3)` numpy arrays; ``uint8`` or float in ``[0, 1]``
-        - labels: instance labels :math:`(H, W)` or :math:`(B, H, W)` (a channel of 1 allowed)
+        - image: `(3, H, W)`, `(B, 3, H, W)` tensors; `(H, W, 3)`,
+          `(B, H, W, 3)` numpy arrays; ``uint8`` or float in ``[0, 1]``
+        - labels: instance labels `(H, W)` or `(B, H, W)` (a channel of 1 allowed)
         - output: same as image
 
     Raises:
@@ -133,11 +134,29 @@ class RestainTransform(nn.Module):
         self.same_on_batch = same_on_batch
         self.device = None if device is None else torch.device(device)
         self.min_tissue = float(min_tissue)
-        self._seed = _mix(int(seed)) if seed is not None else int(torch.randint(0, 2**62, ()).item())
+        self._seed = (
+            _mix(int(seed)) if seed is not None else int(torch.randint(0, 2**62, ()).item())
+        )
         self._generator = torch.Generator().manual_seed(self._seed)
         self._stream_key: tuple[Any, ...] = (os.getpid(), None)
         self._keys = set(self.sample_params(1).keys())
         self.params: Params | None = None
+
+    # -- pickling (DataLoader workers, spawn) ---------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        # torch.Generator objects do not survive a trip to a spawned process (their state
+        # tensor goes through shared memory and fails there): carry the state as bytes.
+        state = dict(super().__getstate__())
+        state["_generator"] = bytes(self._generator.get_state().numpy().tobytes())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        raw = state.pop("_generator")
+        super().__setstate__(state)
+        self._generator = torch.Generator()
+        self._generator.set_state(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
 
     # -- randomness -------------------------------------------------------------------------
 
@@ -152,8 +171,10 @@ class RestainTransform(nn.Module):
             ``self``.
         """
         if seed is None:
-            seed = int(state.randint(0, 2**31 - 1)) if state is not None else int(
-                torch.randint(0, 2**62, ()).item()
+            seed = (
+                int(state.randint(0, 2**31 - 1))
+                if state is not None
+                else int(torch.randint(0, 2**62, ()).item())
             )
         self._seed = _mix(int(seed))
         self._generator.manual_seed(self._seed)
@@ -181,7 +202,7 @@ class RestainTransform(nn.Module):
 
         Returns:
             A flat dict of CPU tensors with the batch first: ``"apply"`` (the per-sample gate)
-            and ``"ops.*"`` (the policy's parameters, see :func:`restainaug.policy.sample_params`).
+            and ``"ops.*"`` (the policy's parameters, see `restainaug.policy.sample_params`).
         """
         g = self._stream()
         n = 1 if self.same_on_batch else batch_size
@@ -193,7 +214,9 @@ class RestainTransform(nn.Module):
 
     def _check_params(self, params: Any, batch_size: int) -> Params:
         if not isinstance(params, dict):
-            raise TypeError(f"params: expected the dict from t.params, got {type(params).__name__}.")
+            raise TypeError(
+                f"params: expected the dict from t.params, got {type(params).__name__}."
+            )
         if set(params) != self._keys:
             missing, extra = sorted(self._keys - set(params)), sorted(set(params) - self._keys)
             raise ValueError(
@@ -228,9 +251,9 @@ class RestainTransform(nn.Module):
             labels: float instance ids or ``None``.
 
         Shape:
-            - batch: :math:`(B, 3, H, W)`
-            - labels: :math:`(B, 1, H, W)`
-            - output: :math:`(B, 3, H, W)`
+            - batch: `(B, 3, H, W)`
+            - labels: `(B, 1, H, W)`
+            - output: `(B, 3, H, W)`
         """
         tr = self._translator_on(batch.device)
         dtype = next((t.dtype for t in (*tr.parameters(), *tr.buffers())), torch.float32)

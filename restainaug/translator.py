@@ -2,7 +2,7 @@
 
 A translator owns the two halves of the ReStainGAN idea: ``to_if`` turns a brightfield
 IHC batch into immunofluorescence-like channels whose stains are separate, and ``to_ihc``
-turns (possibly perturbed) channels back into IHC. Every operation in :mod:`restainaug.ops`
+turns (possibly perturbed) channels back into IHC. Every operation in `restainaug.ops`
 addresses channels by *role* (``"nuclear"``, ``"marker"``), never by position, so the same
 policy works with the analytic ``optical`` translator and with learned generators.
 
@@ -24,7 +24,9 @@ from torch import nn
 
 __all__ = ["ROLES", "Channel", "Role", "Translator"]
 
+#: What a channel is for: the nuclear stain, the marker, or anything else.
 Role = Literal["nuclear", "marker", "other"]
+#: The valid roles.
 ROLES: tuple[str, ...] = ("nuclear", "marker", "other")
 
 
@@ -38,7 +40,7 @@ class Channel:
             marker, DAB in IHC) or ``"other"`` (anything the operations leave alone).
 
     Raises:
-        ValueError: if ``role`` is not one of :data:`ROLES`.
+        ValueError: if ``role`` is not one of `ROLES`.
 
     Examples:
         >>> Channel("DAPI", "nuclear")
@@ -58,7 +60,7 @@ class Channel:
 class Translator(nn.Module):
     """Base class of IHC <-> IF translators (frozen, inference only).
 
-    Subclasses set :attr:`channels` and implement :meth:`to_if` and :meth:`to_ihc`.
+    Subclasses set `channels` and implement `to_if` and `to_ihc`.
     Exactly one channel has the role ``"nuclear"``; at most one has the role ``"marker"``.
 
     Attributes:
@@ -109,8 +111,8 @@ class Translator(nn.Module):
             IF channels on the nominal scale (see the module docstring).
 
         Shape:
-            - ihc: :math:`(B, 3, H, W)`
-            - output: :math:`(B, C, H, W)`
+            - ihc: `(B, 3, H, W)`
+            - output: `(B, C, H, W)`
         """
         raise NotImplementedError
 
@@ -124,8 +126,8 @@ class Translator(nn.Module):
             float RGB IHC in ``[0, 1]``.
 
         Shape:
-            - if_: :math:`(B, C, H, W)`
-            - output: :math:`(B, 3, H, W)`
+            - if_: `(B, C, H, W)`
+            - output: `(B, 3, H, W)`
         """
         raise NotImplementedError
 

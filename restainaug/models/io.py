@@ -4,7 +4,7 @@ A model ``NAME`` is two files side by side:
 
 * ``NAME.safetensors``: the tensors of both generators (``ihc_to_if.*``, ``if_to_ihc.*``);
   its header metadata holds the model card too, so the weights alone still say what they are;
-* ``NAME.json``: the model card (:class:`ModelCard`): architecture of both generators,
+* ``NAME.json``: the model card (`ModelCard`): architecture of both generators,
   channel names and roles, value ranges, tiling, provenance, licence, metrics and the sha256
   of the weights file, checked on every load.
 
@@ -29,8 +29,16 @@ from ..translator import Channel
 from .learned import GeneratorTranslator
 from .networks import build_generator
 
-__all__ = ["FORMAT_VERSION", "ModelCard", "load_card", "load_translator", "save_model", "sha256_file"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ModelCard",
+    "load_card",
+    "load_translator",
+    "save_model",
+    "sha256_file",
+]
 
+#: Version of the model file format written by this release.
 FORMAT_VERSION = 1
 _CARD_KEY = "restainaug.card"
 
@@ -43,7 +51,7 @@ class ModelCard:
         name: registry name of the model.
         channels: the IF channels, in order, with their roles.
         ihc_to_if: generator config of the IHC -> IF network (see
-            :func:`restainaug.models.networks.build_generator`).
+            `restainaug.models.networks.build_generator`).
         if_to_ihc: generator config of the IF -> IHC network.
         weights: file name of the safetensors weights, relative to the card.
         sha256: checksum of the weights file.
@@ -51,7 +59,7 @@ class ModelCard:
         description: one paragraph for the model list and docs.
         licence: licence of the weights (mind the licences of the training data).
         tile_size: images larger than this run in overlapping tiles.
-        tile_overlap: overlap of tiles in pixels; ``None`` uses the receptive field.
+        tile_overlap: overlap of tiles in pixels; ``None`` uses twice the receptive field.
         value_range: IHC and IF value ranges seen by the user, and the networks' range.
         provenance: how the model was trained (data, command, steps, date, code version).
         metrics: evaluation results.
@@ -136,7 +144,9 @@ def _atomic_write(path: Path, write: Any) -> None:
             os.remove(tmp)
 
 
-def save_model(translator: GeneratorTranslator, path: str | os.PathLike[str], card: ModelCard) -> Path:
+def save_model(
+    translator: GeneratorTranslator, path: str | os.PathLike[str], card: ModelCard
+) -> Path:
     """Write ``translator``'s weights and ``card`` as ``<path>.safetensors`` + ``<path>.json``.
 
     Both files are written atomically (temporary file, then rename). The card's ``weights``,
@@ -155,7 +165,9 @@ def save_model(translator: GeneratorTranslator, path: str | os.PathLike[str], ca
         stem = stem.with_suffix("")
     stem.parent.mkdir(parents=True, exist_ok=True)
     weights = stem.with_suffix(".safetensors")
-    card = dataclasses.replace(card, channels=list(translator.channels), weights=weights.name, sha256="")
+    card = dataclasses.replace(
+        card, channels=list(translator.channels), weights=weights.name, sha256=""
+    )
     tensors = {
         f"{part}.{k}": v.detach().cpu().contiguous()
         for part in ("ihc_to_if", "if_to_ihc")
@@ -199,12 +211,15 @@ def load_translator(card_path: str | os.PathLike[str], verify: bool = True) -> G
     card = load_card(card_path)
     weights = card_path.parent / card.weights
     if not weights.is_file():
-        raise ValueError(f"Model {card.name!r}: weights file {weights} named by {card_path} is missing.")
+        raise ValueError(
+            f"Model {card.name!r}: weights file {weights} named by {card_path} is missing."
+        )
     if verify:
         actual = sha256_file(weights)
         if actual != card.sha256:
             raise ValueError(
-                f"Model {card.name!r}: checksum mismatch for {weights}: sha256 is {actual}, the card "
+                f"Model {card.name!r}: checksum mismatch for {weights}: sha256 is {actual}, "
+                f"the card "
                 f"{card_path.name} expects {card.sha256}. The file is damaged or was modified; "
                 "reinstall restainaug or export the model again."
             )
@@ -242,4 +257,3 @@ def load_translator(card_path: str | os.PathLike[str], verify: bool = True) -> G
     )
     translator.card = card
     return translator
-

@@ -27,8 +27,8 @@ class GeneratorTranslator(Translator):
         channels: the ``C`` IF channels with their roles.
         name: the registry name or path the model was loaded from.
         tile_size: images larger than this run in tiles of this size.
-        tile_overlap: pixels shared by neighbouring tiles; by default the larger receptive
-            field of the two networks.
+        tile_overlap: pixels shared by neighbouring tiles; by default twice the larger
+            receptive field of the two networks.
 
     Raises:
         ValueError: if the channels do not have exactly one nuclear role.
@@ -61,12 +61,12 @@ class GeneratorTranslator(Translator):
         self.if_to_ihc = if_to_ihc
         self.multiple = max(getattr(ihc_to_if, "multiple", 1), getattr(if_to_ihc, "multiple", 1))
         if tile_overlap is None:
-            tile_overlap = max(
+            tile_overlap = 2 * max(
                 getattr(ihc_to_if, "receptive_field", 64), getattr(if_to_ihc, "receptive_field", 64)
             )
         self.tile_size = int(tile_size)
         self.tile_overlap = int(tile_overlap)
-        #: The model card when loaded from files (see :class:`restainaug.models.io.ModelCard`).
+        #: The model card when loaded from files (see `restainaug.models.io.ModelCard`).
         self.card: Any = None
         self.requires_grad_(False)
         self.eval()

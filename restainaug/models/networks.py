@@ -3,9 +3,9 @@
 Two families, both mapping ``(B, C_in, H, W)`` in ``[-1, 1]`` to ``(B, C_out, H, W)`` in
 ``[-1, 1]`` (``tanh``):
 
-* :class:`ResnetGenerator`, the CycleGAN generator (Zhu et al., 2017; Johnson et al., 2016):
+* `ResnetGenerator`, the CycleGAN generator (Zhu et al., 2017; Johnson et al., 2016):
   ``c7s1-k, d2k, d4k, R4k x n, u2k, uk, c7s1-out``. High capacity, slow on CPU.
-* :class:`ContextGenerator`, built for data loaders on CPU: one 3x3 layer and per-pixel 1x1
+* `ContextGenerator`, built for data loaders on CPU: one 3x3 layer and per-pixel 1x1
   layers at full resolution, plus a context branch that runs its 3x3 convolutions at a quarter
   of the resolution and is upsampled back. Few FLOPs per pixel and no normalisation layer, so
   its output on a tile equals its output on the whole image away from the tile border.
@@ -64,8 +64,8 @@ class ResnetGenerator(nn.Module):
         norm: ``"instance"`` (reference) or ``"none"``.
 
     Shape:
-        - input: :math:`(B, C_{in}, H, W)`, H and W multiples of :attr:`multiple`
-        - output: :math:`(B, C_{out}, H, W)`
+        - input: `(B, C_{in}, H, W)`, H and W multiples of `multiple`
+        - output: `(B, C_{out}, H, W)`
 
     Examples:
         >>> g = ResnetGenerator(3, 2, ngf=4, n_blocks=1)
@@ -133,8 +133,8 @@ class ContextGenerator(nn.Module):
         factor: downsampling factor of the context branch (a power of two).
 
     Shape:
-        - input: :math:`(B, C_{in}, H, W)`, H and W multiples of :attr:`multiple`
-        - output: :math:`(B, C_{out}, H, W)`
+        - input: `(B, C_{in}, H, W)`, H and W multiples of `multiple`
+        - output: `(B, C_{out}, H, W)`
 
     Examples:
         >>> g = ContextGenerator(3, 2, width=8, context_width=8, context_blocks=1)
@@ -156,13 +156,13 @@ class ContextGenerator(nn.Module):
         if factor < 1 or factor & (factor - 1):
             raise ValueError(f"factor: expected a power of two, got {factor}.")
         self.factor = factor
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True)
+        )
         self.context_in = nn.Sequential(
             nn.Conv2d(in_channels, context_width, 3, padding=1), nn.ReLU(inplace=True)
         )
-        self.context = nn.Sequential(
-            *[_ContextBlock(context_width) for _ in range(context_blocks)]
-        )
+        self.context = nn.Sequential(*[_ContextBlock(context_width) for _ in range(context_blocks)])
         self.head = nn.Sequential(
             nn.Conv2d(width + context_width, head_width, 1),
             nn.ReLU(inplace=True),
@@ -220,9 +220,7 @@ def build_generator(config: dict[str, Any]) -> nn.Module:
         raise ValueError(f"Generator config: expected a dict with a 'type' key, got {config!r}.")
     kind = config["type"]
     if kind not in ARCHITECTURES:
-        raise ValueError(
-            f"Unknown generator type {kind!r}; known types: {sorted(ARCHITECTURES)}."
-        )
+        raise ValueError(f"Unknown generator type {kind!r}; known types: {sorted(ARCHITECTURES)}.")
     kwargs = {k: v for k, v in config.items() if k != "type"}
     try:
         return ARCHITECTURES[kind](**kwargs)

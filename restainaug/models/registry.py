@@ -1,8 +1,8 @@
 """Named models, found offline.
 
-:func:`load_model` resolves a name in this fixed order and stops at the first match:
+`load_model` resolves a name in this fixed order and stops at the first match:
 
-1. ``"default"`` is replaced by :data:`DEFAULT_MODEL`;
+1. ``"default"`` is replaced by `DEFAULT_MODEL`;
 2. built-in analytic translators (``"optical"``);
 3. model cards (``*.json``) shipped inside the package (``restainaug/pretrained``, installed
    from the repository's ``pretrained/`` folder);
@@ -70,7 +70,7 @@ def _cards() -> Iterator[tuple[str, Path]]:
 
 
 def list_models() -> list[str]:
-    """Names that :func:`load_model` accepts (besides paths and ``"default"``).
+    """Names that `load_model` accepts (besides paths and ``"default"``).
 
     Examples:
         >>> "optical" in list_models()
@@ -121,7 +121,7 @@ def load_model(name: str | os.PathLike[str] = "default", *, verify: bool = True)
     """Load a translator by registry name or path, offline, frozen and on the CPU.
 
     Args:
-        name: ``"default"``, a name from :func:`list_models`, or a path (see the module
+        name: ``"default"``, a name from `list_models`, or a path (see the module
             docstring for the order in which names are resolved).
         verify: check the weights' sha256 against the model card.
 

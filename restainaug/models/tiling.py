@@ -1,9 +1,10 @@
 """Run a fully convolutional network on images of any size.
 
 Networks with strided layers need sizes that are multiples of their total stride, and large
-fields do not fit in memory at once. :func:`run_tiled` pads to the multiple, runs overlapping
-tiles whose origins lie on the network's stride grid, blends them with linear ramps across the
-overlap, and crops back, so the result has no seams.
+fields do not fit in memory at once. `run_tiled` pads to the multiple, runs overlapping
+tiles whose origins lie on the network's stride grid, discards the outer quarter of every
+overlap (where the tile's own border padding reaches), blends the middle half with linear
+ramps, and crops back, so the result has no seams.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     Reflection needs the pad to be smaller than the image; tiny images are replicated instead.
 
     Shape:
-        - x: :math:`(B, C, H, W)`
-        - output: :math:`(B, C, H', W')` with :math:`H' = \\lceil H/m \\rceil m`
+        - x: `(B, C, H, W)`
+        - output: `(B, C, H', W')` with H' and W' rounded up to multiples of ``multiple``
 
     Examples:
         >>> pad_to_multiple(torch.zeros(1, 3, 5, 8), 4).shape
@@ -53,9 +54,13 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 
 
 def _ramp(size: int, overlap: int, first: bool, last: bool, device: torch.device) -> torch.Tensor:
+    # Weights across an overlap: ~0 on its outer quarter (where the tile border's padding
+    # reaches), a linear ramp over its middle half, 1 beyond. Two neighbours sum to 1.
     w = torch.ones(size, device=device)
     if overlap > 0:
-        r = torch.arange(1, overlap + 1, device=device, dtype=torch.float32) / (overlap + 1)
+        margin = overlap // 4
+        i = torch.arange(overlap, device=device, dtype=torch.float32) + 0.5
+        r = ((i - margin) / max(overlap - 2 * margin, 1)).clamp(1e-3, 1.0)
         if not first:
             w[:overlap] = r
         if not last:
@@ -81,15 +86,16 @@ def run_tiled(
         out_channels: channels of ``fn``'s output.
         multiple: the network's total stride; tile origins stay on this grid.
         tile: tile size in pixels (rounded up to ``multiple``).
-        overlap: pixels shared by neighbouring tiles (rounded up to ``multiple``), blended
-            with linear ramps. Choose at least the network's receptive field.
+        overlap: pixels shared by neighbouring tiles (rounded up to ``multiple``). The outer
+            quarter of each overlap is discarded and the middle half blended with linear
+            ramps, so choose about twice the network's receptive field.
 
     Returns:
         ``fn``'s output for the whole image, cropped to ``x``'s height and width.
 
     Shape:
-        - x: :math:`(B, C_{in}, H, W)`
-        - output: :math:`(B, C_{out}, H, W)`
+        - x: `(B, C_{in}, H, W)`
+        - output: `(B, C_{out}, H, W)`
 
     Examples:
         >>> y = run_tiled(lambda t: t * 2, torch.ones(1, 1, 300, 40), out_channels=1, tile=128)

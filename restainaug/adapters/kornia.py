@@ -1,0 +1,99 @@
+"""kornia adapter: ``RandomRestain``, an intensity augmentation for ``AugmentationSequential``.
+
+As an intensity augmentation it moves no pixel: masks, boxes and keypoints pass through
+``AugmentationSequential`` untouched, and ``inverse`` skips it. All random draws, the
+per-sample gate included, come from the wrapped transform's own generator, not torch's
+global one; kornia's own gate is fixed at ``p=1``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+try:
+    from kornia.augmentation import IntensityAugmentationBase2D
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        'restainaug.adapters.kornia needs kornia: pip install "restainaug[kornia]"'
+    ) from e
+
+from ..ops import Op
+from ..transform import RestainTransform
+from ..translator import Translator
+
+__all__ = ["RandomRestain"]
+
+
+class RandomRestain(IntensityAugmentationBase2D):
+    """Re-stain IHC batches inside kornia pipelines.
+
+    Args:
+        model: model name, path or translator (see `RestainTransform`).
+        ops: operation policy (the default policy when ``None``).
+        p: probability that a sample is re-stained (gated by restainaug's own generator).
+        same_on_batch: one draw for the whole batch.
+        keepdim: kornia's ``keepdim`` (return ``(3, H, W)`` for a ``(3, H, W)`` input).
+        seed: seed of the transform's generator.
+        device: where to run (the input's device when ``None``).
+        min_tissue: see `RestainTransform`.
+
+    Shape:
+        - input: `(B, 3, H, W)` or `(3, H, W)`, float in ``[0, 1]``
+        - output: same as input (`(B, 3, H, W)` unless ``keepdim``)
+
+    Examples:
+        >>> import torch
+        >>> from kornia.augmentation import AugmentationSequential
+        >>> from restainaug.adapters.kornia import RandomRestain
+        >>> aug = AugmentationSequential(RandomRestain(p=1.0, seed=0), data_keys=["input", "mask"])
+        >>> x, m = torch.rand(2, 3, 32, 32) * 0.5 + 0.2, torch.zeros(2, 1, 32, 32)
+        >>> out, out_mask = aug(x, m)
+        >>> out.shape, bool(torch.equal(out_mask, m))
+        (torch.Size([2, 3, 32, 32]), True)
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | Translator = "default",
+        ops: Op | None = None,
+        p: float = 0.5,
+        same_on_batch: bool = False,
+        keepdim: bool = False,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+        min_tissue: float = 0.01,
+    ) -> None:
+        super().__init__(p=1.0, same_on_batch=same_on_batch, keepdim=keepdim)
+        self.restain = RestainTransform(
+            model=model,
+            ops=ops,
+            p=p,
+            same_on_batch=same_on_batch,
+            seed=seed,
+            device=device,
+            min_tissue=min_tissue,
+        )
+
+    def forward_parameters(self, batch_shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
+        params = dict(self.restain.sample_params(batch_shape[0]))
+        params["batch_prob"] = torch.ones(batch_shape[0], dtype=torch.bool)
+        params["forward_input_shape"] = torch.tensor(batch_shape, dtype=torch.long)
+        return params
+
+    def apply_transform(
+        self,
+        input: torch.Tensor,
+        params: dict[str, torch.Tensor],
+        flags: dict[str, Any],
+        transform: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        own = {k: v for k, v in params.items() if k == "apply" or k.startswith("ops.")}
+        return self.restain(input, params=own)
+
+    def set_random_state(self, seed: int | None = None, state: Any = None) -> RandomRestain:
+        """Re-seed the wrapped transform's generator."""
+        self.restain.set_random_state(seed=seed, state=state)
+        return self

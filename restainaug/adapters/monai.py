@@ -1,0 +1,141 @@
+"""MONAI dictionary transform: ``RestainTransformd``.
+
+MONAI images are channel-first, ``(C, H, W)`` tensors (``MetaTensor``) or numpy arrays, and
+``LoadImaged`` yields float values in ``[0, 255]`` for 8-bit files: pass
+``value_range=(0, 255)`` then, or scale the intensities first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+try:
+    from monai.transforms import MapTransform, Randomizable
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        'restainaug.RestainTransformd needs MONAI: pip install "restainaug[monai]"'
+    ) from e
+
+from ..ops import Op
+from ..policy import Params
+from ..transform import RestainTransform
+from ..translator import Translator
+
+__all__ = ["RestainTransformd"]
+
+
+class RestainTransformd(Randomizable, MapTransform):
+    """Dictionary-based `RestainTransform` for MONAI pipelines.
+
+    One draw per call is shared by all ``keys`` of the sample (several views of one field
+    are re-stained alike); the labels under ``label_key`` place new marker on those nuclei and
+    pass through unchanged. ``set_random_state`` re-seeds the transform, so MONAI's
+    ``DataLoader`` gives each worker its own stream.
+
+    Args:
+        keys: keys of the IHC images, channel-first ``(3, H, W)`` or batched ``(B, 3, H, W)``.
+        label_key: key of the instance labels (``(1, H, W)`` or ``(H, W)``), or ``None``.
+        allow_missing_keys: skip missing keys instead of raising ``KeyError``.
+        model: model name, path or translator (see `RestainTransform`).
+        ops: operation policy (the default policy when ``None``).
+        p: probability that a sample is re-stained.
+        seed: seed of the transform's generator.
+        device: where to run (the input's device when ``None``).
+        value_range: the images' ``(low, high)``; ``(0, 255)`` for unscaled 8-bit loads.
+            Ignored for ``uint8`` images.
+        min_tissue: see `RestainTransform`.
+
+    Examples:
+        >>> import torch
+        >>> from restainaug import RestainTransformd
+        >>> t = RestainTransformd(keys="image", label_key="label", p=1.0, seed=0)
+        >>> d = {"image": torch.rand(3, 32, 32) * 0.5 + 0.2, "label": torch.zeros(1, 32, 32)}
+        >>> out = t(d)
+        >>> out["image"].shape, out["label"] is d["label"]
+        (torch.Size([3, 32, 32]), True)
+    """
+
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable],
+        label_key: Hashable | None = None,
+        allow_missing_keys: bool = False,
+        model: str | os.PathLike[str] | Translator = "default",
+        ops: Op | None = None,
+        p: float = 0.5,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+        value_range: tuple[float, float] = (0.0, 1.0),
+        min_tissue: float = 0.01,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        lo, hi = (float(v) for v in value_range)
+        if not hi > lo:
+            raise ValueError(
+                f"RestainTransformd: value_range must be (low, high) with high > low, "
+                f"got {value_range}."
+            )
+        self.value_range = (lo, hi)
+        self.label_key = label_key
+        self.transform = RestainTransform(
+            model=model, ops=ops, p=p, seed=seed, device=device, min_tissue=min_tissue
+        )
+        self.params: Params | None = None
+
+    def set_random_state(
+        self, seed: int | None = None, state: np.random.RandomState | None = None
+    ) -> RestainTransformd:
+        """Re-seed the transform (called by MONAI's ``set_determinism`` and worker init)."""
+        super().set_random_state(seed, state)
+        self.transform.set_random_state(seed=seed, state=state)
+        return self
+
+    def randomize(self, data: Any) -> None:
+        """Draw the parameters of one call; ``data`` is the batch size (1 for a sample)."""
+        self.params = self.transform.sample_params(int(data))
+
+    def _restain(self, img: Any, labels: Any, params: Params) -> Any:
+        as_numpy = isinstance(img, np.ndarray)
+        x = torch.from_numpy(img) if as_numpy else img
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"RestainTransformd: expected a tensor or numpy array, got {type(img).__name__}."
+            )
+        lo, hi = self.value_range
+        scaled = x.dtype != torch.uint8 and (lo, hi) != (0.0, 1.0)
+        if scaled:
+            x = (x - lo) / (hi - lo)
+        if labels is not None and isinstance(labels, np.ndarray):
+            labels = torch.from_numpy(labels)
+        y = self.transform(x, labels=labels, params=params)
+        if y is x:
+            return img
+        if scaled:
+            y = y * (hi - lo) + lo
+        return y.numpy() if as_numpy else y
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        keys = list(self.key_iterator(d))
+        if not keys:
+            return d
+        first = d[keys[0]]
+        self.randomize(first.shape[0] if getattr(first, "ndim", 0) == 4 else 1)
+        assert self.params is not None
+        labels = None
+        if self.label_key is not None:
+            if self.label_key in d:
+                labels = d[self.label_key]
+            elif not self.allow_missing_keys:
+                raise KeyError(f"RestainTransformd: label key {self.label_key!r} not in the data.")
+        for key in keys:
+            try:
+                d[key] = self._restain(d[key], labels, self.params)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"RestainTransformd, key {key!r}: {e}") from None
+        return d

@@ -1,0 +1,102 @@
+"""StarDist / Keras adapter: an ``augmenter`` for ``StarDist2D.train``.
+
+StarDist calls ``augmenter(x, y)`` on each training patch: ``x`` float32 ``(Y, X, C)``,
+``y`` the instance labels ``(Y, X)``. This module needs neither StarDist nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..transform import RestainTransform
+
+__all__ = ["StarDistAugmenter", "augmenter"]
+
+
+class StarDistAugmenter:
+    """A picklable ``f(x, y) -> (x', y)`` that re-stains ``x`` using ``y`` as instance labels.
+
+    ``x`` is mapped from ``value_range`` to ``[0, 1]`` (values outside are clipped for the
+    samples that are re-stained), re-stained, and mapped back, so the output keeps the input's
+    range and dtype. Samples not re-stained come back as the same array.
+
+    Args:
+        transform: the transform to apply.
+        value_range: the ``(low, high)`` of ``x``: ``(0, 1)`` for images divided by 255,
+            ``(0, 255)`` for raw 8-bit values.
+        extra: an optional second augmenter ``g(x, y) -> (x, y)`` applied first (for example
+            StarDist's flips and rotations).
+
+    Raises:
+        ValueError: from ``__call__`` if ``x`` is not ``(Y, X, 3)`` or ``y`` does not match.
+    """
+
+    def __init__(
+        self,
+        transform: RestainTransform,
+        value_range: tuple[float, float] = (0.0, 1.0),
+        extra: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
+        if not isinstance(transform, RestainTransform):
+            raise TypeError(
+                "transform: expected a restainaug.RestainTransform, "
+                f"got {type(transform).__name__}."
+            )
+        lo, hi = (float(v) for v in value_range)
+        if not hi > lo:
+            raise ValueError(f"value_range must be (low, high) with high > low, got {value_range}.")
+        self.transform = transform
+        self.value_range = (lo, hi)
+        self.extra = extra
+
+    def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.extra is not None:
+            x, y = self.extra(x, y)
+        if not isinstance(x, np.ndarray) or x.ndim != 3 or x.shape[-1] != 3:
+            raise ValueError(
+                f"StarDist augmenter: expected an RGB patch (Y, X, 3), got "
+                f"{getattr(x, 'shape', type(x).__name__)}. Train StarDist with n_channel_in=3."
+            )
+        lo, hi = self.value_range
+        unit = np.clip((x.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
+        out = self.transform(unit, labels=y)
+        if out is unit:
+            return x, y
+        return (out * (hi - lo) + lo).astype(x.dtype, copy=False), y
+
+
+def augmenter(
+    transform: RestainTransform | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    extra: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    **kwargs: Any,
+) -> StarDistAugmenter:
+    """Build the StarDist augmenter ``f(x, y) -> (x', y)``.
+
+    Args:
+        transform: the transform to apply; built from ``**kwargs`` when ``None``.
+        value_range: the ``(low, high)`` of the training patches.
+        extra: an augmenter applied before re-staining (flips, rotations...).
+        **kwargs: arguments of `RestainTransform`.
+
+    Returns:
+        The augmenter, to pass as ``StarDist2D.train(..., augmenter=f)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from restainaug.adapters.stardist import augmenter
+        >>> f = augmenter(p=1.0, seed=0)
+        >>> x = np.random.default_rng(0).uniform(0.2, 0.8, (32, 32, 3)).astype(np.float32)
+        >>> y = np.zeros((32, 32), np.int32)
+        >>> x2, y2 = f(x, y)
+        >>> x2.shape, x2.dtype, y2 is y
+        ((32, 32, 3), dtype('float32'), True)
+    """
+    if transform is None:
+        transform = RestainTransform(**kwargs)
+    elif kwargs:
+        raise TypeError("augmenter: pass either a transform or its arguments, not both.")
+    return StarDistAugmenter(transform, value_range, extra)

@@ -1,0 +1,142 @@
+"""Framework adapters in their frameworks' own pipelines."""
+
+from __future__ import annotations
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from restainaug import RestainTransform, RestainTransformd
+from restainaug.adapters.kornia import RandomRestain
+from restainaug.adapters.stardist import augmenter
+from restainaug.adapters.torchvision import RestainTransformV2
+
+
+def _chw(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).contiguous()
+
+
+# -- MONAI ------------------------------------------------------------------------------------
+
+
+def test_monai_pipeline_with_workers_and_label_passthrough(ihc_tile: np.ndarray) -> None:
+    from monai.data import DataLoader, Dataset
+    from monai.transforms import Compose
+
+    items = [{"image": _chw(ihc_tile).float(), "label": torch.ones(1, 64, 64)} for _ in range(6)]
+    pipeline = Compose(
+        [RestainTransformd(keys="image", label_key="label", p=1.0, value_range=(0, 255))]
+    )
+
+    def run() -> torch.Tensor:
+        torch.manual_seed(0)
+        dl = DataLoader(Dataset(items, transform=pipeline), batch_size=1, num_workers=2)
+        return torch.cat([torch.Tensor(b["image"]).as_subclass(torch.Tensor) for b in dl])
+
+    a, b = run(), run()
+    assert torch.equal(a, b)  # MONAI seeds each worker through set_random_state
+    assert not torch.equal(a[0], a[1])
+    assert a.min() >= 0 and a.max() <= 255 and a.max() > 2  # value range kept
+
+
+def test_monai_one_draw_for_all_keys(ihc_tile: np.ndarray) -> None:
+    t = RestainTransformd(keys=["a", "b"], p=1.0, seed=0)
+    x = _chw(ihc_tile)
+    out = t({"a": x, "b": x.clone(), "other": "kept"})
+    assert torch.equal(out["a"], out["b"]) and out["other"] == "kept"
+    t.set_random_state(3)
+    first = t({"a": x, "b": x})["a"]
+    t.set_random_state(3)
+    assert torch.equal(t({"a": x, "b": x})["a"], first)
+
+
+def test_monai_errors_name_the_key() -> None:
+    t = RestainTransformd(keys="image", label_key="label", p=1.0)
+    with pytest.raises(KeyError):
+        t({"label": torch.zeros(1, 8, 8)})
+    with pytest.raises(KeyError, match="label"):
+        t({"image": torch.rand(3, 8, 8)})
+    with pytest.raises(ValueError, match=r"key 'image'.*0-255"):
+        t({"image": torch.full((3, 8, 8), 100.0), "label": torch.zeros(1, 8, 8)})
+    with pytest.raises(ValueError, match="value_range"):
+        RestainTransformd(keys="image", value_range=(1, 1))
+
+
+# -- torchvision ------------------------------------------------------------------------------
+
+
+def test_torchvision_compose_passes_other_items_through(ihc_tile: np.ndarray) -> None:
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    pipeline = v2.Compose([v2.RandomHorizontalFlip(p=0.0), RestainTransformV2(p=1.0, seed=0)])
+    img = tv_tensors.Image(_chw(ihc_tile))
+    mask = tv_tensors.Mask(torch.zeros(64, 64, dtype=torch.int64))
+    boxes = tv_tensors.BoundingBoxes([[0, 0, 5, 5]], format="XYXY", canvas_size=(64, 64))
+    sample = {"image": img, "masks": mask, "boxes": boxes, "id": 7}
+    out = pipeline(sample)
+    assert out["masks"] is mask and out["boxes"] is boxes and out["id"] == 7
+    assert isinstance(out["image"], tv_tensors.Image) and not torch.equal(out["image"], img)
+
+
+def test_torchvision_pil_and_argument_checks(ihc_tile: np.ndarray) -> None:
+    t = RestainTransformV2(p=1.0, seed=0)
+    out = t(PIL.Image.fromarray(ihc_tile))
+    assert isinstance(out, PIL.Image.Image) and out.size == (64, 64)
+    with pytest.raises(ValueError, match="RGB PIL"):
+        t(PIL.Image.fromarray(ihc_tile[..., 0]))
+    with pytest.raises(TypeError, match="not both"):
+        RestainTransformV2(RestainTransform(), p=0.2)
+
+
+# -- kornia -----------------------------------------------------------------------------------
+
+
+def test_kornia_sequential_with_masks_and_replay(ihc_tile: np.ndarray) -> None:
+    from kornia.augmentation import AugmentationSequential, RandomHorizontalFlip
+
+    aug = AugmentationSequential(
+        RandomHorizontalFlip(p=1.0), RandomRestain(p=1.0, seed=0), data_keys=["input", "mask"]
+    )
+    x = _chw(ihc_tile).float()[None] / 255
+    m = torch.zeros(1, 1, 64, 64)
+    m[..., :10, :20] = 1
+    out, out_m = aug(x, m)
+    assert torch.equal(out_m, m.flip(-1))  # the flip moved the mask, re-staining did not
+    again, _ = aug(x, m, params=aug._params)
+    assert torch.equal(out, again)
+
+
+def test_kornia_draws_from_its_own_generator(ihc_tile: np.ndarray) -> None:
+    x = _chw(ihc_tile).float()[None].repeat(4, 1, 1, 1) / 255
+    torch.manual_seed(0)
+    a = RandomRestain(p=0.5, seed=1)(x)
+    torch.manual_seed(1)
+    b = RandomRestain(p=0.5, seed=1)(x)
+    assert torch.equal(a, b)
+
+
+# -- StarDist ---------------------------------------------------------------------------------
+
+
+def test_stardist_augmenter_keeps_range_and_labels(ihc_tile: np.ndarray) -> None:
+    f = augmenter(p=1.0, seed=0, value_range=(0, 255))
+    x = ihc_tile.astype(np.float32)
+    y = np.zeros((64, 64), np.uint16)
+    y[20:30, 20:30] = 1
+    x2, y2 = f(x, y)
+    assert y2 is y and x2.dtype == np.float32 and x2.max() > 1.5 and x2.max() <= 255
+    calls = []
+
+    def flip(a, b):
+        calls.append(1)
+        return a[:, ::-1], b[:, ::-1]
+
+    g = augmenter(p=0.0, seed=0, extra=flip)
+    x3, y3 = g(x, y)
+    assert calls and np.array_equal(x3, x[:, ::-1]) and np.array_equal(y3, y[:, ::-1])
+    with pytest.raises(ValueError, match="n_channel_in=3"):
+        f(x[..., 0], y)
+    with pytest.raises(TypeError, match="RestainTransform"):
+        augmenter(transform="optical")  # type: ignore[arg-type]

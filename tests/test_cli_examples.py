@@ -1,0 +1,54 @@
+"""The command line and the examples, at a tiny size."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from restainaug.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_writes_the_grid(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "demo.png"
+    assert main(["demo", "--out", str(out), "--n", "4", "--seed", "1"]) == 0
+    img = np.asarray(PIL.Image.open(out))
+    assert img.shape == (2 * (256 + 34), 4 * 256, 3)
+    text = capsys.readouterr().out
+    assert "variant 4" in text and "model 'optical'" in text
+
+
+def test_demo_on_a_user_image(tmp_path: Path, ihc_tile: np.ndarray) -> None:
+    src = tmp_path / "tile.png"
+    PIL.Image.fromarray(ihc_tile).save(src)
+    assert main(["demo", "--image", str(src), "--out", str(tmp_path / "o.png"), "--n", "1"]) == 0
+
+
+def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--model", "nope", "--out", str(tmp_path / "x.png")]) == 2
+    assert "No model named 'nope'" in capsys.readouterr().err
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    assert (
+        main(["demo", "--image", str(tmp_path / "bad.png"), "--out", str(tmp_path / "y.png")]) == 2
+    )
+    assert "Cannot read image" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([])
+
+
+def test_models_lists_optical(capsys) -> None:
+    assert main(["models"]) == 0
+    assert "optical (default)" in capsys.readouterr().out
+
+
+def test_quickstart_example_runs(monkeypatch) -> None:
+    monkeypatch.setattr(
+        sys, "argv", ["quickstart.py", "--steps", "2", "--workers", "0", "--size", "64"]
+    )
+    runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="__main__")

@@ -1,0 +1,188 @@
+"""Learned translators: file format, registry, checksums, padding and tiling."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_card, tiny_translator
+
+import restainaug
+from restainaug import RestainTransform, list_models, load_model, model_card
+from restainaug.models import (
+    DEFAULT_MODEL,
+    ContextGenerator,
+    GeneratorTranslator,
+    ResnetGenerator,
+    build_generator,
+    load_card,
+    run_tiled,
+    save_model,
+)
+from restainaug.translator import Channel
+
+
+def test_save_and_load_round_trip(tiny_model_path: Path) -> None:
+    original = tiny_translator()
+    loaded = load_model(tiny_model_path)
+    x = torch.rand(2, 3, 40, 52)
+    with torch.no_grad():
+        assert torch.equal(loaded.to_if(x), original.to_if(x))
+        assert torch.equal(loaded.to_ihc(original.to_if(x)), original.to_ihc(original.to_if(x)))
+    card = loaded.card
+    assert card.name == "tiny-test" and [c.role for c in card.channels] == ["nuclear", "marker"]
+    assert len(card.sha256) == 64 and card.licence == "CC0-1.0"
+    on_disk = json.loads(tiny_model_path.read_text())
+    assert on_disk["weights"] == "tiny-test.safetensors"
+    assert on_disk["ihc_to_if"]["type"] == "context"
+
+
+def test_load_by_every_kind_of_path(tiny_model_path: Path) -> None:
+    for p in (
+        tiny_model_path,
+        tiny_model_path.with_suffix(".safetensors"),
+        tiny_model_path.parent,
+        str(tiny_model_path),
+    ):
+        assert load_model(p).name == "tiny-test"
+
+
+def test_model_path_env_registers_names(tiny_model_path: Path, monkeypatch) -> None:
+    assert "tiny-test" not in list_models()
+    monkeypatch.setenv("RESTAINAUG_MODEL_PATH", str(tiny_model_path.parent))
+    assert "tiny-test" in list_models()
+    t = RestainTransform(model="tiny-test", p=1.0, seed=0)
+    assert t.translator.name == "tiny-test"
+    assert model_card("tiny-test").description == "random weights for tests"
+
+
+def test_default_is_optical_until_weights_ship() -> None:
+    assert DEFAULT_MODEL == "optical"
+    assert load_model().name == "optical" and model_card("optical") is None
+    assert list_models() == ["optical"]  # no learned weights ship under a pretrained name yet
+
+
+def test_tampered_weights_are_refused(tiny_model_path: Path) -> None:
+    weights = tiny_model_path.with_suffix(".safetensors")
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load_model(tiny_model_path)
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        RestainTransform(model=tiny_model_path)
+
+
+def test_damaged_weights_give_a_clear_error(tiny_model_path: Path) -> None:
+    weights = tiny_model_path.with_suffix(".safetensors")
+    weights.write_bytes(weights.read_bytes()[:50])
+    with pytest.raises(ValueError, match="cannot read weights"):
+        load_model(tiny_model_path, verify=False)
+    weights.unlink()
+    with pytest.raises(ValueError, match="missing"):
+        load_model(tiny_model_path)
+
+
+def test_bad_cards(tmp_path: Path, tiny_model_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="Cannot read model card"):
+        load_model(bad)
+    card = json.loads(tiny_model_path.read_text())
+    del card["channels"]
+    bad.write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="missing fields"):
+        load_card(bad)
+    card = json.loads(tiny_model_path.read_text())
+    card["format_version"] = 99
+    bad.write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="newer"):
+        load_card(bad)
+    card = json.loads(tiny_model_path.read_text())
+    card["ihc_to_if"]["out_channels"] = 3
+    (tiny_model_path.parent / "wrong.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="expected 3 -> 2"):
+        load_model(tiny_model_path.parent / "wrong.json")
+
+
+def test_unknown_model_names_say_what_exists() -> None:
+    with pytest.raises(ValueError, match=r"No model named 'nope'.*optical"):
+        load_model("nope")
+    with pytest.raises(TypeError, match="name or path"):
+        load_model(3)  # type: ignore[arg-type]
+
+
+def test_generators_are_frozen_and_not_user_state(tiny_model_path: Path) -> None:
+    t = RestainTransform(model=tiny_model_path)
+    assert t.state_dict() == {} and list(t.parameters()) == []
+    assert all(not p.requires_grad for p in t.translator.parameters())
+    t.train()
+    model = torch.nn.Sequential(t, torch.nn.Identity())
+    model.train()
+    assert not t.translator.training
+    assert "translator" not in dict(t.named_children())
+
+
+def test_padding_to_the_network_stride() -> None:
+    tr = tiny_translator()
+    for h, w in [(1, 1), (5, 7), (37, 53)]:
+        assert tr.to_if(torch.rand(1, 3, h, w)).shape == (1, 2, h, w)
+    resnet = GeneratorTranslator(
+        ResnetGenerator(3, 2, ngf=4, n_blocks=1),
+        ResnetGenerator(2, 3, ngf=4, n_blocks=1),
+        [Channel("DAPI", "nuclear"), Channel("Ki67", "marker")],
+    )
+    assert resnet.to_ihc(resnet.to_if(torch.rand(2, 3, 30, 45))).shape == (2, 3, 30, 45)
+
+
+def test_tiles_have_no_seams() -> None:
+    torch.manual_seed(0)
+    net = ContextGenerator(3, 2, width=4, context_width=8, context_blocks=2).eval()
+    x = torch.rand(1, 3, 300, 260)
+    with torch.no_grad():
+        whole = run_tiled(net, x, out_channels=2, multiple=4, tile=1024)
+        tiled = run_tiled(
+            net, x, out_channels=2, multiple=4, tile=128, overlap=2 * net.receptive_field
+        )
+    err = (whole - tiled).abs()
+    assert err.max() < 1e-3  # the overlap covers the receptive field: tiles agree with the whole
+
+
+def test_run_tiled_covers_every_pixel_once_for_pointwise_functions() -> None:
+    x = torch.rand(2, 1, 333, 129)
+    y = run_tiled(lambda t: t * 3, x, out_channels=1, multiple=8, tile=64, overlap=16)
+    assert torch.allclose(y, x * 3, atol=1e-6)
+
+
+def test_build_generator_errors() -> None:
+    with pytest.raises(ValueError, match="Unknown generator type"):
+        build_generator({"type": "unet"})
+    with pytest.raises(ValueError, match="does not fit"):
+        build_generator({"type": "context", "in_channels": 3, "out_channels": 2, "depth": 3})
+    with pytest.raises(ValueError, match="'type'"):
+        build_generator({"in_channels": 3})
+
+
+def test_translator_channel_roles_are_checked() -> None:
+    with pytest.raises(ValueError, match="nuclear"):
+        GeneratorTranslator(
+            ContextGenerator(3, 1), ContextGenerator(1, 3), [Channel("x", "marker")]
+        )
+    with pytest.raises(ValueError, match="role"):
+        Channel("x", "membrane")  # type: ignore[arg-type]
+
+
+def test_save_model_writes_atomically(tmp_path: Path) -> None:
+    path = save_model(tiny_translator(), tmp_path / "m.json", tiny_card("m"))
+    assert sorted(os.listdir(tmp_path)) == ["m.json", "m.safetensors"]
+    assert load_card(path).name == "m"
+
+
+def test_top_level_names() -> None:
+    for name in restainaug.__all__:
+        assert getattr(restainaug, name) is not None
+    with pytest.raises(AttributeError):
+        restainaug.nope  # noqa: B018
