@@ -160,7 +160,19 @@ class Sequential(Op):
         self.children = _check_ops(ops, "Sequential")
         self._set_p(p)
 
+    def _gate(self, params: Params, i: int) -> torch.Tensor:
+        """The gate of child ``i``: its own draw (subclasses add their choice)."""
+        return params[f"{i}.apply"]
+
+    def gated(self, params: Params) -> Params:
+        """``params`` with every child's ``apply`` gate combined with this container's choice."""
+        params = dict(params)
+        for i in range(len(self.children)):
+            params[f"{i}.apply"] = self._gate(params, i)
+        return params
+
     def apply(self, x: torch.Tensor, params: Params, ctx: IFContext) -> torch.Tensor:
+        params = self.gated(params)
         for i, child in enumerate(self.children):
             x = run(child, x, params, ctx, str(i))
         return x
@@ -186,12 +198,8 @@ class OneOf(Sequential):
     def param_space(self) -> dict[str, Space]:
         return {"choice": self.choice}
 
-    def apply(self, x: torch.Tensor, params: Params, ctx: IFContext) -> torch.Tensor:
-        params = dict(params)
-        for i, child in enumerate(self.children):
-            params[f"{i}.apply"] = params[f"{i}.apply"] & (params["choice"] == i)
-            x = run(child, x, params, ctx, str(i))
-        return x
+    def _gate(self, params: Params, i: int) -> torch.Tensor:
+        return params[f"{i}.apply"] & (params["choice"] == i)
 
     def __repr__(self) -> str:
         inner = ", ".join(map(repr, self.children))
@@ -216,12 +224,8 @@ class SomeOf(Sequential):
     def param_space(self) -> dict[str, Space]:
         return {"pick": self.pick}
 
-    def apply(self, x: torch.Tensor, params: Params, ctx: IFContext) -> torch.Tensor:
-        params = dict(params)
-        for i, child in enumerate(self.children):
-            params[f"{i}.apply"] = params[f"{i}.apply"] & params["pick"][:, i]
-            x = run(child, x, params, ctx, str(i))
-        return x
+    def _gate(self, params: Params, i: int) -> torch.Tensor:
+        return params[f"{i}.apply"] & params["pick"][:, i]
 
     def __repr__(self) -> str:
         inner = ", ".join(map(repr, self.children))
@@ -302,15 +306,10 @@ def describe(op: Op, params: Params, sample: int = 0, prefix: str = "ops") -> li
     if not bool(local["apply"][sample]):
         return []
     if isinstance(op, Sequential):
-        gates = dict(local)
-        out: list[str] = []
-        for i, child in enumerate(op.children):
-            if isinstance(op, OneOf):
-                gates[f"{i}.apply"] = gates[f"{i}.apply"] & (gates["choice"] == i)
-            elif isinstance(op, SomeOf):
-                gates[f"{i}.apply"] = gates[f"{i}.apply"] & gates["pick"][:, i]
-            out += describe(child, gates, sample, str(i))
-        return out
+        gates = op.gated(local)
+        return [
+            d for i, child in enumerate(op.children) for d in describe(child, gates, sample, str(i))
+        ]
     space = op.param_space()
     shown = [k for k in space if not isinstance(space[k], PerObject)]
     varying = [k for k in shown if not _is_fixed(space[k])]
