@@ -5,7 +5,8 @@
 1. ``"default"`` is replaced by `DEFAULT_MODEL`;
 2. built-in analytic translators (``"optical"``);
 3. model cards (``*.json``) shipped inside the package (``restainaug/pretrained``, installed
-   from the repository's ``pretrained/`` folder);
+   from the repository's ``pretrained/`` folder; that folder itself when restainaug is
+   imported from a source checkout that was not installed);
 4. model cards in the folders listed in the environment variable ``RESTAINAUG_MODEL_PATH``
    (separated by ``os.pathsep``), in order;
 5. a path to a model card (``.json``), a weights file (``.safetensors`` with its card next
@@ -35,10 +36,10 @@ _BUILTIN: dict[str, Callable[[], Translator]] = {"optical": OpticalTranslator}
 
 def _package_dir() -> Path | None:
     try:
-        root = resources.files("restainaug.pretrained")
+        path = Path(str(resources.files("restainaug.pretrained")))
     except ModuleNotFoundError:
-        return None
-    path = Path(str(root))
+        # Imported from a source checkout without installing: use its pretrained/ folder.
+        path = Path(__file__).resolve().parents[2] / "pretrained"
     return path if path.is_dir() else None
 
 
