@@ -20,6 +20,7 @@ __all__ = [
     "erode",
     "expand_labels",
     "lookup",
+    "nuclear_foreground",
     "nuclei_from_channel",
     "otsu_threshold",
 ]
@@ -180,8 +181,27 @@ def lookup(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return torch.where(ids > 0, vals, torch.zeros((), dtype=vals.dtype, device=vals.device))
 
 
+def nuclear_foreground(nuclear: torch.Tensor, floor: float = 0.1) -> torch.Tensor:
+    """Nucleus pixels of a nuclear channel: smooth 3x3, Otsu threshold, open 3x3.
+
+    Args:
+        nuclear: the nuclear channel on the nominal IF scale.
+        floor: lowest threshold allowed, so tiles without nuclei yield no foreground.
+
+    Returns:
+        Float mask of ``0``/``1``.
+
+    Shape:
+        - nuclear: `(B, 1, H, W)`
+        - output: `(B, 1, H, W)`
+    """
+    smooth = F.avg_pool2d(nuclear, 3, 1, 1, count_include_pad=False)
+    thr = otsu_threshold(smooth).clamp_min(floor).view(-1, 1, 1, 1)
+    return (smooth > thr).to(nuclear.dtype)
+
+
 def nuclei_from_channel(nuclear: torch.Tensor, floor: float = 0.1, split: int = 2) -> torch.Tensor:
-    """Nucleus objects from a nuclear channel: smooth, Otsu threshold, split, label.
+    """Nucleus objects from a nuclear channel: `nuclear_foreground`, split, label.
 
     Touching nuclei joined by a neck narrower than ``2 * split + 1`` pixels are separated:
     components are found on the mask eroded by ``split`` pixels, then grown back inside the
@@ -199,9 +219,7 @@ def nuclei_from_channel(nuclear: torch.Tensor, floor: float = 0.1, split: int = 
         - nuclear: `(B, 1, H, W)`
         - output: `(B, 1, H, W)`
     """
-    smooth = F.avg_pool2d(nuclear, 3, 1, 1, count_include_pad=False)
-    thr = otsu_threshold(smooth).clamp_min(floor).view(-1, 1, 1, 1)
-    mask = (smooth > thr).to(nuclear.dtype)
+    mask = nuclear_foreground(nuclear, floor)
     core = erode(mask, max(split, 1))  # also removes specks of one or two pixels
     ids = connected_components(core > 0.5)
     return expand_labels(ids, max(split, 1) + 1) * mask

@@ -103,9 +103,17 @@ class IFContext:
         return self._cache["nuclei"]
 
     def nuclear_mask(self) -> torch.Tensor:
-        """Soft nucleus mask in ``[0, 1]``, ``(B, 1, H, W)`` (edges smoothed over 3 pixels)."""
+        """Soft nucleus mask in ``[0, 1]``, ``(B, 1, H, W)`` (edges smoothed over 3 pixels).
+
+        Needs no object labelling: from the labels when given, else from
+        ``nuclear_foreground`` of the reference nuclear channel, opened to drop specks.
+        """
         if "nuclear_mask" not in self._cache:
-            hard = (self.nuclei() > 0).to(self.reference.dtype)
+            if self.labels is not None:
+                hard = (self.labels > 0).to(self.reference.dtype)
+            else:
+                fg = nu.nuclear_foreground(self.reference[:, self.nuclear : self.nuclear + 1])
+                hard = nu.dilate(nu.erode(fg))
             self._cache["nuclear_mask"] = F.avg_pool2d(hard, 3, 1, 1, count_include_pad=False)
         return self._cache["nuclear_mask"]
 
