@@ -161,7 +161,8 @@ def synthesize(config: SynthConfig | None = None, seed: int = 0, **overrides: An
         * lay.tissue
         * np.clip(1 + 0.35 * fibres + 0.25 * smooth_field(rng, (h, w), 8.0), 0, None)
     )
-    hematoxylin = nuclear + stroma * (1 - lay.shape)
+    cytoplasm = ((lay.cells > 0) & (lay.labels == 0)).astype(np.float32)
+    hematoxylin = nuclear + stroma * (1 + 0.5 * cytoplasm) * (1 - lay.shape)
     marker = _marker_map(rng, cfg, lay, positive, texture)
     marker = marker + drawn["nonspecific"] * lay.tissue * np.clip(
         1 + 0.5 * smooth_field(rng, (h, w), 6.0), 0, None

@@ -45,7 +45,8 @@ class SynthConfig:
     """Settings of one synthetic field. Pairs ``(low, high)`` are drawn uniformly per field.
 
     Defaults resemble 40x brightfield IHC (about 0.25 um per pixel), like the DeepLIIF fields:
-    nuclei of 7-15 px radius, 3-8 nuclei per 10,000 px^2.
+    nuclei of 8-16 px radius, 3-9 nuclei per 10,000 px^2. For 20x, halve the radii and
+    ``cell_radius`` and multiply ``density`` by four.
 
     Attributes:
         size: ``(height, width)`` in pixels.
@@ -58,7 +59,7 @@ class SynthConfig:
         chromatin: amplitude of the chromatin texture inside nuclei.
         cell_radius: how far a cell extends beyond its nucleus, in pixels.
         hematoxylin: hematoxylin optical density of a nucleus (per nucleus).
-        counterstain: hematoxylin optical density of cytoplasm and stroma.
+        counterstain: hematoxylin optical density of stroma; cytoplasm takes 1.5 times it.
         lumen: fraction of the field left as glass (lumina, gaps).
         marker: marker localisation: none, membrane, nuclear or cytoplasmic.
         marker_level: marker optical density of a positive cell: a level name ("1+", "2+",
@@ -78,27 +79,27 @@ class SynthConfig:
     """
 
     size: tuple[int, int] = (256, 256)
-    density: float | Range = (3.0, 8.0)
+    density: float | Range = (3.0, 9.0)
     clustering: float | Range = (0.3, 0.8)
-    nucleus_radius: float | Range = (7.0, 15.0)
+    nucleus_radius: float | Range = (8.0, 16.0)
     elongation: float | Range = (1.0, 2.2)
     irregularity: float | Range = (0.03, 0.1)
     chromatin: float | Range = (0.15, 0.35)
     cell_radius: float | Range = (6.0, 12.0)
     hematoxylin: float | Range = (0.35, 0.8)
-    counterstain: float | Range = (0.02, 0.07)
+    counterstain: float | Range = (0.04, 0.1)
     lumen: float | Range = (0.0, 0.1)
     marker: Localisation = "membrane"
     marker_level: str | float | Range = (0.3, 1.0)
     positive_fraction: float | Range = (0.3, 0.9)
     marker_variation: float = 0.25
-    nonspecific: float | Range = (0.0, 0.03)
+    nonspecific: float | Range = (0.01, 0.06)
     stain_jitter: float = 6.0
     glass: tuple[float, float, float] = (0.9, 0.92, 0.9)
     scanner_blur: float | Range = (0.6, 1.4)
     ihc_noise: float = 0.008
-    psf: float | Range = (0.8, 1.4)
-    if_background: float | Range = (0.01, 0.04)
+    psf: float | Range = (1.0, 2.0)
+    if_background: float | Range = (0.02, 0.08)
     if_noise: float = 0.015
 
     def __post_init__(self) -> None:
