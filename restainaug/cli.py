@@ -4,7 +4,8 @@ Sub-commands:
 
 * ``restainaug demo``: re-stain the embedded default image (or ``--image``) and write a PNG
   grid of the original, its IF channels and re-stained variants;
-* ``restainaug models``: list the models the registry finds (offline).
+* ``restainaug models``: list the models the registry finds (offline);
+* ``restainaug synth``: write a labelled synthetic data set (IHC, IF, labels, manifest).
 """
 
 from __future__ import annotations
@@ -41,6 +42,29 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth(args: argparse.Namespace) -> int:
+    from .synth import SynthConfig
+    from .synth.dataset import write_dataset
+
+    level: str | float | tuple[float, float] = args.level
+    if args.level == "mixed":
+        level = (0.3, 1.0)
+    elif args.level not in ("0", "1+", "2+", "3+"):
+        try:
+            level = float(args.level)
+        except ValueError:
+            raise ValueError(
+                f"--level: expected 0, 1+, 2+, 3+, mixed or an optical density, got {args.level!r}."
+            ) from None
+    overrides = {"marker": args.marker, "marker_level": level, "size": (args.size, args.size)}
+    if args.positive_fraction is not None:
+        overrides["positive_fraction"] = args.positive_fraction
+    config = SynthConfig(**overrides)
+    manifest = write_dataset(args.out, args.n, config, seed=args.seed, show_progress=not args.quiet)
+    print(f"restainaug synth: {args.n} fields ({args.marker} marker) in {manifest.parent}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``restainaug`` command."""
     parser = argparse.ArgumentParser(
@@ -60,6 +84,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     models = sub.add_parser("models", help="list the available models")
     models.set_defaults(func=_models)
+    synth = sub.add_parser(
+        "synth", help="write a labelled synthetic data set (images/, labels/, if/, manifest.json)"
+    )
+    synth.add_argument("--out", required=True, help="destination folder (resumes if it exists)")
+    synth.add_argument("--n", type=int, required=True, help="number of fields")
+    synth.add_argument(
+        "--marker",
+        default="membrane",
+        choices=["membrane", "nuclear", "cytoplasmic", "none"],
+        help="marker localisation",
+    )
+    synth.add_argument(
+        "--level",
+        default="mixed",
+        help="marker strength: 1+, 2+, 3+, 0, mixed (1+ to 3+ per cell) or an optical density",
+    )
+    synth.add_argument(
+        "--positive-fraction",
+        type=float,
+        default=None,
+        help="fraction of positive epithelial cells (default: 0.3-0.9 per field)",
+    )
+    synth.add_argument("--size", type=int, default=256, help="field side in pixels")
+    synth.add_argument("--seed", type=int, default=0, help="data set seed")
+    synth.add_argument("--quiet", action="store_true", help="no progress bar")
+    synth.set_defaults(func=_synth)
     return parser
 
 

@@ -91,9 +91,10 @@ def test_optical_translator_recovers_the_true_concentrations(jitter: float) -> N
             [np.corrcoef(c[k].ravel(), f.concentrations[k].ravel())[0, 1] for k in range(2)]
         )
     r = np.mean(corr, axis=0)
-    # Exact vectors: only noise, blur and 8-bit rounding separate the two (measured 0.998/0.998);
-    # jittered vectors (the default) add cross-talk (measured 0.995/0.989).
-    assert r[0] > (0.99 if jitter == 0 else 0.98) and r[1] > (0.99 if jitter == 0 else 0.97), r
+    # Exact vectors: only noise, blur and 8-bit rounding separate the two (measured 0.998 for
+    # both over 10 fields); jittered vectors (the default, 6 degrees) add cross-talk between
+    # the stains (measured 0.993 and 0.970 +- 0.058).
+    assert r[0] > (0.99 if jitter == 0 else 0.97) and r[1] > (0.99 if jitter == 0 else 0.9), r
 
 
 @pytest.mark.parametrize(

@@ -90,14 +90,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=24, help="synthetic fields per marker")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "synth_vs_real.jpg")
     args = parser.parse_args(argv)
-    real_fields = [deepliif(args.data / "deepliif" / "train" / f"{n}.png") for n in ("Bladder1", "Lung1")]
-    rois = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((args.data / "deepliif" / "rois").glob("*.png"))]
+    real_fields = [
+        deepliif(args.data / "deepliif" / "train" / f"{n}.png") for n in ("Bladder1", "Lung1")
+    ]
+    rois = [
+        np.asarray(Image.open(p).convert("RGB"))
+        for p in sorted((args.data / "deepliif" / "rois").glob("*.png"))
+    ]
     # Real fields are 512x512 at about 40x; synthetic defaults use the same scale.
     cfg = SynthConfig(size=(512, 512))
-    synth = {m: [synthesize(cfg, seed=s, marker=m) for s in range(args.n)] for m in ("nuclear", "membrane")}
+    synth = {
+        m: [synthesize(cfg, seed=s, marker=m) for s in range(args.n)]
+        for m in ("nuclear", "membrane")
+    }
 
     ihc_rows = {
-        "real Ki67 IHC (2 fields + 3 ROIs)": [od_stats(f[0]) for f in real_fields] + [od_stats(r) for r in rois],
+        "real Ki67 IHC (2 fields + 3 ROIs)": [od_stats(f[0]) for f in real_fields]
+        + [od_stats(r) for r in rois],
         "synthetic, nuclear marker": [od_stats(f.ihc) for f in synth["nuclear"]],
         "synthetic, membrane marker": [od_stats(f.ihc) for f in synth["membrane"]],
     }
@@ -112,20 +121,38 @@ def main(argv: list[str] | None = None) -> None:
 
     # Figure: real IHC | synthetic nuclear | synthetic membrane ; real DAPI | synthetic IF x2
     tile = 256
+
     def crop(a: np.ndarray) -> np.ndarray:
         return np.asarray(Image.fromarray(a).resize((tile, tile), Image.Resampling.BILINEAR))
+
     def grey(x: np.ndarray) -> np.ndarray:
         x = np.clip(x / max(float(np.percentile(x, 99.5)), 1e-6), 0, 1)
         return (np.repeat(x[..., None], 3, -1) * 255).astype(np.uint8)
+
     def composite(f) -> np.ndarray:
         n = np.clip(f.if_[0] / np.percentile(f.if_[0], 99.5), 0, 1)
         m = np.clip(f.if_[1] / max(np.percentile(f.if_[1], 99.5), 0.2), 0, 1)
         return (np.stack([m, 0.8 * m, n], -1) * 255).astype(np.uint8)
-    top = [real_fields[0][0], real_fields[1][0], synth["nuclear"][0].ihc, synth["nuclear"][1].ihc,
-           synth["membrane"][0].ihc, synth["membrane"][1].ihc]
-    bottom = [grey(real_fields[0][1]), grey(real_fields[1][1]), grey(synth["nuclear"][0].if_[0]),
-              composite(synth["nuclear"][1]), grey(synth["membrane"][0].if_[0]), composite(synth["membrane"][1])]
-    grid = np.concatenate([np.concatenate([crop(a) for a in top], 1), np.concatenate([crop(a) for a in bottom], 1)], 0)
+
+    top = [
+        real_fields[0][0],
+        real_fields[1][0],
+        synth["nuclear"][0].ihc,
+        synth["nuclear"][1].ihc,
+        synth["membrane"][0].ihc,
+        synth["membrane"][1].ihc,
+    ]
+    bottom = [
+        grey(real_fields[0][1]),
+        grey(real_fields[1][1]),
+        grey(synth["nuclear"][0].if_[0]),
+        composite(synth["nuclear"][1]),
+        grey(synth["membrane"][0].if_[0]),
+        composite(synth["membrane"][1]),
+    ]
+    grid = np.concatenate(
+        [np.concatenate([crop(a) for a in top], 1), np.concatenate([crop(a) for a in bottom], 1)], 0
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(args.out, quality=85, optimize=True)
     print(f"\nwrote {args.out}")
