@@ -16,13 +16,11 @@ written Deflate-compressed, which both tifffile (without ``imagecodecs``) and Pi
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_write
 from ._readers import Page, PathLike, check_file, read_pages, read_size
 
 __all__ = [
@@ -214,21 +212,6 @@ def read_labels(path: PathLike, page: int | None = None) -> np.ndarray:
     return as_labels(_one_page(path, page, keep_palette=True), str(check_file(path)))
 
 
-def _atomic_write(path: PathLike, write: Callable[[str], None]) -> Path:
-    # A unique sibling name created by the writer itself, so the file gets the usual
-    # permissions (mkstemp would make it private to the user).
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp"))
-    try:
-        write(tmp)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return p
-
-
 def _format(path: PathLike, allowed: tuple[str, ...]) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in allowed:
@@ -274,7 +257,7 @@ def write_image(path: PathLike, image: np.ndarray, quality: int = 95) -> Path:
 
     im = Image.fromarray(np.ascontiguousarray(image))
     options = {"quality": int(quality)} if fmt == "JPEG" else _SAVE_OPTIONS.get(fmt, {})
-    return _atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
+    return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
 
 
 def write_labels(path: PathLike, labels: np.ndarray) -> Path:
@@ -316,7 +299,7 @@ def write_labels(path: PathLike, labels: np.ndarray) -> Path:
 
     im = Image.fromarray(ids.astype(np.uint16) if top < 2**16 else ids)
     options = _SAVE_OPTIONS.get(fmt, {})
-    return _atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
+    return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
 
 
 def write_plane(path: PathLike, plane: np.ndarray) -> Path:
@@ -358,4 +341,4 @@ def write_plane(path: PathLike, plane: np.ndarray) -> Path:
 
     im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))  # mode "F"
     options = _SAVE_OPTIONS.get(fmt, {})
-    return _atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
+    return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))

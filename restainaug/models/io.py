@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .._files import atomic_write, atomic_write_text
 from ..translator import Channel
 from .learned import GeneratorTranslator
 from .networks import build_generator
@@ -133,17 +133,6 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def save_model(
     translator: GeneratorTranslator, path: str | os.PathLike[str], card: ModelCard
 ) -> Path:
@@ -174,11 +163,11 @@ def save_model(
         for k, v in getattr(translator, part).state_dict().items()
     }
     header = {_CARD_KEY: json.dumps(card.to_dict(), sort_keys=True)}
-    _atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata=header))
+    atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata=header))
     card.sha256 = sha256_file(weights)
     card_path = stem.with_suffix(".json")
     text = json.dumps(card.to_dict(), indent=2, sort_keys=True) + "\n"
-    _atomic_write(card_path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(card_path, text)
     return card_path
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import atomic_write_text
 from .._progress import progress
 from . import SynthConfig, synthesize
 
@@ -110,12 +111,8 @@ def write_dataset(
             "classes": f.classes.tolist(),
             "params": f.params,
         }
-        tmp = record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info))
-        os.replace(tmp, record)  # last: marks the field complete
+        atomic_write_text(record, json.dumps(info))  # last: marks the field complete
         fields.append(info)
     manifest = {**settings, "version": MANIFEST_VERSION, "n": n, "fields": fields}
-    tmp = manifest_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, manifest_path)
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=1))
     return manifest_path
