@@ -65,9 +65,19 @@ def test_float_tiff_with_either_backend(tmp_path: Path, backend: str, monkeypatc
     assert out.dtype == np.float32 and np.array_equal(out, a)
 
 
-def test_pillow_takes_over_when_tifffile_fails(tmp_path: Path, monkeypatch) -> None:
+def test_lzw_tiff_reads_with_or_without_imagecodecs(tmp_path: Path) -> None:
+    from PIL import Image
+
     a = RNG.random((10, 14)).astype(np.float32)
-    tifffile.imwrite(tmp_path / "f.tif", a, compression="lzw")
+    Image.fromarray(a).save(tmp_path / "f.tif", compression="tiff_lzw")  # as Vectra writes them
+    assert np.array_equal(read_image(tmp_path / "f.tif"), a)
+
+
+def test_pillow_takes_over_when_tifffile_fails(tmp_path: Path, monkeypatch) -> None:
+    from PIL import Image
+
+    a = RNG.random((10, 14)).astype(np.float32)
+    Image.fromarray(a).save(tmp_path / "f.tif", compression="tiff_lzw")
 
     def broken(*args, **kwargs):
         raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
