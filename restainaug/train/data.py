@@ -1,0 +1,244 @@
+"""Training and validation data from a `DataConfig`: files, folders and synthetic tissue.
+
+* `training_images` reads the unpaired IHC images (paths, read lazily by the dataset) and IF
+  images (`IFImage`, read, smoothed and normalised once) and adds synthetic fields;
+* `validation_fields` reads paired fields (IHC with its true IF) for the metrics logged
+  during training: synthetic fields, DeepLIIF panels, or two folders paired by name;
+* `StepBatches` is the batch sampler: the batch of process ``rank`` at step ``s`` is a
+  pure function of ``(seed, s, rank)``, so resuming at step ``s`` or adding worker
+  processes never changes what a run sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+from ..synth import SynthConfig, SynthField, synthesize
+from ..synth.dataset import field_seed
+from ..translator import Channel
+from .config import DataConfig
+
+__all__ = ["StepBatches", "ValField", "training_images", "validation_fields"]
+
+_SYNTH_MARKERS = ("membrane", "nuclear", "cytoplasmic")
+_SYNTH_CHANNELS = (Channel("DAPI", "nuclear"), Channel("marker", "marker"))
+# Independent seed streams for the synthetic IHC, IF and validation fields of one run.
+_IHC, _IF, _VAL = 1, 2, 3
+
+
+@dataclass
+class ValField:
+    """A paired validation field: IHC and the IF it should translate to.
+
+    Attributes:
+        name: where it came from.
+        ihc: RGB, ``float32`` ``(3, H, W)`` in ``[0, 1]``.
+        nuclear: true nuclear (DAPI) channel, ``float32`` ``(H, W)``.
+        marker: true marker channel, ``float32`` ``(H, W)``, or ``None``.
+    """
+
+    name: str
+    ihc: torch.Tensor
+    nuclear: torch.Tensor
+    marker: torch.Tensor | None
+
+
+def _synth_marker(kind: str, i: int) -> str:
+    return _SYNTH_MARKERS[i % len(_SYNTH_MARKERS)] if kind == "mixed" else kind
+
+
+def _synthetic(cfg: DataConfig, seed: int, stream: int, i: int) -> SynthField:
+    config = SynthConfig(
+        marker=_synth_marker(cfg.synthetic_marker, i),  # type: ignore[arg-type]
+        size=(cfg.synthetic_size, cfg.synthetic_size),
+    )
+    return synthesize(config, seed=field_seed(seed * 8 + stream, i))
+
+
+def _image_files(path: Path) -> list[Path]:
+    from ..data.io import IMAGE_SUFFIXES
+
+    return sorted(
+        p
+        for p in path.iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def _ihc_paths(sources: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for src in sources:
+        p = Path(src).expanduser()
+        if p.is_dir():
+            found = _image_files(p)
+            if not found:
+                raise ValueError(f"data.ihc: folder {p} holds no image files.")
+            paths += found
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise FileNotFoundError(f"data.ihc: {p} does not exist.")
+    return paths
+
+
+def _is_channel_folder(path: Path, channels: dict[str, object]) -> bool:
+    """A folder of single-channel images named by marker (MIBI layout)?"""
+    names = {str(v).lower() for v in channels.values() if isinstance(v, str)}
+    return any(f.stem.lower() in names for f in _image_files(path))
+
+
+def _if_sources(sources: list[str], channels: dict[str, object]) -> list[Path]:
+    found: list[Path] = []
+    for src in sources:
+        p = Path(src).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"data.if: {p} does not exist.")
+        if p.is_file() or _is_channel_folder(p, channels):
+            found.append(p)
+            continue
+        inner = [d for d in sorted(p.iterdir()) if d.is_dir() and _is_channel_folder(d, channels)]
+        inner += _image_files(p)
+        if not inner:
+            raise ValueError(
+                f"data.if: folder {p} holds neither channel images named like "
+                f"{sorted(str(v) for v in channels.values())} nor multi-channel image files."
+            )
+        found += inner
+    return found
+
+
+def training_images(
+    cfg: DataConfig, seed: int
+) -> tuple[list[Path | np.ndarray], list[np.ndarray], tuple[Channel, ...]]:
+    """The unpaired training images of a run.
+
+    Args:
+        cfg: the data section of the config.
+        seed: the run seed (synthetic fields depend on it).
+
+    Returns:
+        ``(ihc, if_, channels)``: IHC image paths and/or ``uint8`` ``(H, W, 3)`` arrays, IF
+        ``float32`` ``(C, H, W)`` arrays, and the IF channels (names and roles).
+
+    Raises:
+        FileNotFoundError: for a missing source.
+        ValueError: for unreadable sources, unknown channels, or IF images whose channels
+            differ from each other or from the synthetic ones.
+    """
+    from ..data.multiplex import read_multiplex
+
+    ihc: list[Path | np.ndarray] = list(_ihc_paths(cfg.ihc))
+    if_: list[np.ndarray] = []
+    channels: tuple[Channel, ...] | None = None
+    for src in _if_sources(cfg.if_, cfg.if_channels):
+        im = read_multiplex(
+            src, dict(cfg.if_channels), smooth_sigma=cfg.if_smooth, normalize=cfg.if_normalize
+        )
+        chans = tuple(Channel(n, r) for n, r in zip(im.names, im.roles, strict=True))  # type: ignore[arg-type]
+        if channels is not None and [c.role for c in chans] != [c.role for c in channels]:
+            raise ValueError(f"data.if: {src} has channel roles {im.roles}, expected {channels}.")
+        channels = channels or chans
+        if_.append(im.data)
+    if cfg.synthetic:
+        roles = [c.role for c in channels] if channels else ["nuclear", "marker"]
+        if roles != ["nuclear", "marker"]:
+            raise ValueError(
+                f"data.synthetic: synthetic IF has a nuclear and a marker channel, the IF "
+                f"images have roles {roles}; use data.if_channels = nuclear + marker only."
+            )
+        channels = channels or _SYNTH_CHANNELS
+        for i in range(cfg.synthetic):
+            ihc.append(_synthetic(cfg, seed, _IHC, i).ihc)
+            if_.append(np.clip(_synthetic(cfg, seed, _IF, i).if_, 0.0, 1.0))
+    assert channels is not None  # check() requires IF sources or synthetic fields
+    return ihc, if_, channels
+
+
+def _centre(a: torch.Tensor, size: int, multiple: int) -> torch.Tensor:
+    h, w = a.shape[-2:]
+    th = min(h, size) // multiple * multiple
+    tw = min(w, size) // multiple * multiple
+    y, x = (h - th) // 2, (w - tw) // 2
+    return a[..., y : y + th, x : x + tw]
+
+
+def validation_fields(cfg: DataConfig, seed: int, multiple: int = 4) -> list[ValField]:
+    """Paired validation fields, centre-cropped to ``cfg.val_size`` and a multiple of ``multiple``.
+
+    Raises:
+        FileNotFoundError, ValueError: for missing or unreadable sources.
+    """
+    from ..data.io import read_image
+
+    fields: list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]] = []
+    for i in range(cfg.val_synthetic):
+        f = _synthetic(cfg, seed, _VAL, i)
+        fields.append((f"synthetic-{i}", f.ihc, f.if_[0], f.if_[1]))
+    if cfg.val_deepliif:
+        from ..data.deepliif import read_deepliif
+
+        for src in cfg.val_deepliif:
+            p = Path(src).expanduser()
+            files = sorted(p.glob("*.png")) if p.is_dir() else [p]
+            for file in files:
+                d = read_deepliif(file)
+                fields.append((file.stem, d.ihc, d.dapi, d.marker))
+    if cfg.val_ihc is not None and cfg.val_if is not None:
+        from ..data.folders import pair_folders
+        from ..data.multiplex import read_multiplex
+
+        for pair in pair_folders(cfg.val_ihc, cfg.val_if):
+            im = read_multiplex(
+                pair.labels,
+                dict(cfg.if_channels),
+                smooth_sigma=cfg.if_smooth,
+                normalize=cfg.if_normalize,
+            )
+            fields.append((pair.image.stem, read_image(pair.image), im.nuclear, im.marker))
+    out = []
+    for name, rgb, nuclear, marker in fields:
+        ihc = torch.from_numpy(np.ascontiguousarray(rgb[..., :3].transpose(2, 0, 1))).float() / 255
+        out.append(
+            ValField(
+                name,
+                _centre(ihc, cfg.val_size, multiple),
+                _centre(torch.from_numpy(np.asarray(nuclear, np.float32)), cfg.val_size, multiple),
+                None
+                if marker is None
+                else _centre(
+                    torch.from_numpy(np.asarray(marker, np.float32)), cfg.val_size, multiple
+                ),
+            )
+        )
+    return out
+
+
+class StepBatches(Sampler[list[int]]):
+    """Batches of dataset indices for steps ``start..steps-1`` of process ``rank``.
+
+    Index ``i`` of the batch of process ``r`` at step ``s`` is
+    ``(s * world + r) * batch_size + i``: every process sees different patches (sharded
+    sampling), and the stream depends only on the step, not on where a run was resumed.
+
+    Examples:
+        >>> list(StepBatches(start=1, steps=3, batch_size=2, rank=1, world=2))
+        [[6, 7], [10, 11]]
+    """
+
+    def __init__(self, start: int, steps: int, batch_size: int, rank: int = 0, world: int = 1):
+        self.start, self.steps, self.batch_size = int(start), int(steps), int(batch_size)
+        self.rank, self.world = int(rank), int(world)
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for s in range(self.start, self.steps):
+            first = (s * self.world + self.rank) * self.batch_size
+            yield list(range(first, first + self.batch_size))

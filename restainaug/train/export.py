@@ -1,0 +1,112 @@
+"""Export a trained run as a model (safetensors + model card) that `load_model` reads."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from ..models.io import ModelCard, save_model
+from ..models.learned import GeneratorTranslator
+from ..models.networks import build_generator
+from ..translator import Channel
+from .checkpoint import load_checkpoint
+from .config import TrainConfig
+
+__all__ = ["export_run"]
+
+
+def _last_val(run: Path) -> dict[str, float]:
+    import csv
+
+    path = run / "val.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    out: dict[str, float] = {}
+    for k, v in rows[-1].items():
+        try:
+            value = float(v)
+        except (TypeError, ValueError):
+            continue
+        if not math.isnan(value):
+            out[k] = value
+    return out
+
+
+def export_run(
+    run: str | os.PathLike[str],
+    name: str,
+    out: str | os.PathLike[str] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    description: str = "",
+    licence: str = "unspecified",
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write the generators of a run as ``NAME.safetensors`` + ``NAME.json``.
+
+    The card records the architecture, channels and roles, the training config, the step,
+    the last validation metrics (``val.csv``), the date and the restainaug version, so the
+    model can be loaded with ``RestainTransform(model=path)`` or, from a folder on
+    ``RESTAINAUG_MODEL_PATH``, by name.
+
+    Args:
+        run: the run folder.
+        name: the model name (letters, digits, ``-``, ``_``, ``.``).
+        out: destination folder; ``RUN/export`` by default.
+        checkpoint: a checkpoint file to export instead of the run's latest.
+        description: one paragraph for the model list and card.
+        licence: licence of the weights (mind the licences of the training data).
+        extra: more provenance entries (e.g. data sources and their licences).
+
+    Returns:
+        The path of the JSON card.
+
+    Raises:
+        FileNotFoundError: if the run has no checkpoint.
+        ValueError: for a damaged checkpoint or an invalid name.
+    """
+    if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name[0] == ".":
+        raise ValueError(f"name: expected letters, digits, '-', '_' or '.', got {name!r}.")
+    run = Path(run)
+    state = load_checkpoint(checkpoint if checkpoint is not None else run)
+    config = TrainConfig.from_dict(state["config"], source=f"checkpoint of {run}")
+    channels = [Channel(c["name"], c["role"]) for c in state["channels"]]
+    c = len(channels)
+    cfg_a = config.model.generator_config(3, c)
+    cfg_b = config.model.generator_config(c, 3)
+    nets = {}
+    for part, cfg in (("ihc_to_if", cfg_a), ("if_to_ihc", cfg_b)):
+        net = build_generator(cfg)
+        prefix = part + "."
+        net.load_state_dict(
+            {k[len(prefix) :]: v for k, v in state["generators"].items() if k.startswith(prefix)}
+        )
+        nets[part] = net
+    translator = GeneratorTranslator(nets["ihc_to_if"], nets["if_to_ihc"], channels, name=name)
+    from .. import __version__
+
+    card = ModelCard(
+        name=name,
+        channels=channels,
+        ihc_to_if=cfg_a,
+        if_to_ihc=cfg_b,
+        description=description or f"CycleGAN generators trained with restainaug ({run.name}).",
+        licence=licence,
+        provenance={
+            "trained_with": f"restainaug {__version__}",
+            "exported": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "run": str(run),
+            "step": int(state["step"]),
+            "processes": int(state.get("world", 1)),
+            "config": state["config"],
+            **(extra or {}),
+        },
+        metrics={"validation": _last_val(run)} if _last_val(run) else {},
+    )
+    return save_model(translator, Path(out) if out is not None else run / "export" / name, card)

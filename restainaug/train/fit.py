@@ -1,0 +1,257 @@
+"""`fit`: run (or resume) a training run from a config, in one process or under ``torchrun``.
+
+A run folder holds::
+
+    config.json           the config of the run
+    log.csv               losses, learning rate, seconds per step (every run.log_every steps)
+    val.csv               validation metrics (every run.val_every steps and at the end)
+    samples/step-*.png    IHC | predicted nuclear | predicted marker | IHC->IF->IHC [| truth]
+    checkpoints/          step-*.pt and latest.json (see restainaug.train.checkpoint)
+    tensorboard/          when TensorBoard is installed and run.tensorboard is true
+
+The structure is the same for one process and for ``torchrun`` (rank 0 writes everything).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .._files import atomic_write_text
+from .._progress import progress
+from ..translator import Channel
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import StepBatches, ValField, training_images, validation_fields
+from .distributed import Distributed, setup_distributed
+from .logs import RunLogger, sample_grid
+from .metrics import translate_fields, validation_metrics
+from .trainer import Trainer, run_folder, set_determinism
+
+__all__ = ["FitResult", "fit"]
+
+#: Fields a resumed run may change; every other field must match the checkpoint's config.
+RESUMABLE_CHANGES = {
+    ("optim", "steps"),
+    ("data", "workers"),
+    ("run", "out"),
+    ("run", "device"),
+    ("run", "log_every"),
+    ("run", "sample_every"),
+    ("run", "val_every"),
+    ("run", "checkpoint_every"),
+    ("run", "keep_checkpoints"),
+    ("run", "progress"),
+    ("run", "tensorboard"),
+}
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns (on every rank).
+
+    Attributes:
+        out: the run folder.
+        step: the number of steps done.
+        metrics: the last validation metrics (empty without validation data).
+        seconds_per_step: mean wall time of the steps run by this call.
+    """
+
+    out: Path
+    step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds_per_step: float = math.nan
+
+
+def _check_resume(config: TrainConfig, saved: TrainConfig) -> TrainConfig:
+    new, old = config.to_dict(), saved.to_dict()
+    changed = [
+        f"{s}.{k}"
+        for s in old
+        for k in old[s]
+        if old[s][k] != new[s][k] and (s, k) not in RESUMABLE_CHANGES
+    ]
+    if changed:
+        raise ValueError(
+            f"Cannot resume with a different config: {changed} differ from the checkpoint's. "
+            f"Only {sorted(f'{s}.{k}' for s, k in RESUMABLE_CHANGES)} may change on resume."
+        )
+    return config
+
+
+def _samples(
+    trainer: Trainer, val: Sequence[ValField], batch: dict[str, torch.Tensor], size: int
+) -> np.ndarray:
+    """A sample grid from the first validation fields (or the current batch)."""
+    if val:
+        crops = [f for f in val[:4]]
+        ihc = torch.stack([f.ihc[:, :size, :size] for f in crops])
+        truth = [
+            (f.nuclear[:size, :size], None if f.marker is None else f.marker[:size, :size])
+            for f in crops
+        ]
+    else:
+        ihc, truth = batch["ihc"][:4], None
+    fields = [ValField("", x, x[0], None) for x in ihc]
+    translated = translate_fields(
+        trainer.gens.ihc_to_if, trainer.gens.if_to_ihc, fields, trainer.device
+    )
+    fake = torch.stack([t[0] for t in translated])
+    rec = torch.stack([t[1] for t in translated])
+    return sample_grid(ihc, fake, rec, trainer.nuclear_index, trainer.marker_index, truth)
+
+
+def _validate(trainer: Trainer, val: Sequence[ValField]) -> dict[str, float]:
+    gens = trainer.gens
+    gens.eval()
+    try:
+        with trainer._autocast():
+            translated = translate_fields(gens.ihc_to_if, gens.if_to_ihc, val, trainer.device)
+    finally:
+        gens.train()
+    return validation_metrics(val, translated, trainer.nuclear_index, trainer.marker_index)
+
+
+def fit(
+    config: TrainConfig,
+    resume: bool | str | Path = False,
+    ihc: Sequence[str | Path | np.ndarray] | None = None,
+    if_: Sequence[np.ndarray] | None = None,
+    channels: Sequence[Channel] | None = None,
+    val: Sequence[ValField] | None = None,
+) -> FitResult:
+    """Train IHC <-> IF generators as ``config`` says; resume a run; under ``torchrun`` too.
+
+    Args:
+        config: the run configuration (see `TrainConfig`).
+        resume: ``True`` continues from the run folder's latest checkpoint, a path continues
+            from that checkpoint file or run folder; ``False`` starts a new run (an existing
+            run folder with checkpoints is an error, so nothing is overwritten by mistake).
+        ihc: in-memory IHC images or paths instead of ``config.data.ihc`` (Python use).
+        if_: in-memory IF images ``(C, H, W)`` instead of ``config.data.if`` (with
+            ``channels``).
+        channels: names and roles of the channels of ``if_``.
+        val: validation fields instead of those the config describes.
+
+    Returns:
+        The run folder, step count, last validation metrics and speed.
+
+    Raises:
+        ValueError: for an invalid config, a damaged checkpoint, a resume with changed
+            settings, or starting a new run in a folder that already holds one.
+        FileNotFoundError: for missing data or checkpoints.
+
+    Examples:
+        >>> import tempfile
+        >>> from restainaug.train import TrainConfig, apply_overrides
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     cfg = apply_overrides(TrainConfig(), [
+        ...         f"run.out={tmp}", "data.synthetic=2", "data.synthetic_size=64",
+        ...         "data.patch_size=32", "optim.steps=2", "run.progress=false",
+        ...         'model.generator={"ngf": 4, "n_blocks": 1}', 'model.discriminator={"ndf": 4}'])
+        ...     result = fit(cfg)
+        ...     result.step, sorted(p.name for p in result.out.iterdir())
+        (2, ['checkpoints', 'config.json', 'log.csv'])
+    """
+    config.check()
+    out = run_folder(config)
+    state = None
+    if resume:
+        source = out if resume is True else Path(resume)
+        state = load_checkpoint(source)
+        saved = TrainConfig.from_dict(state["config"], source=f"checkpoint in {source}")
+        config = _check_resume(config, saved)
+    elif latest_checkpoint(out / "checkpoints") is not None:
+        raise ValueError(
+            f"{out} already holds a run; pass resume=True (restainaug train --resume) to "
+            "continue it, or choose another run.out."
+        )
+    set_determinism(config.run.deterministic, config.run.threads)
+    dist = setup_distributed(config.run.device)
+    try:
+        return _fit(config, dist, state, ihc, if_, channels, val)
+    finally:
+        dist.close()
+
+
+def _fit(
+    config: TrainConfig,
+    dist: Distributed,
+    state: dict | None,
+    ihc: Sequence[str | Path | np.ndarray] | None,
+    if_: Sequence[np.ndarray] | None,
+    channels: Sequence[Channel] | None,
+    val: Sequence[ValField] | None,
+) -> FitResult:
+    from ..data.datasets import UnpairedPatches
+
+    out, d, r, o = run_folder(config), config.data, config.run, config.optim
+    if ihc is None or if_ is None:
+        found_ihc, found_if, found_channels = training_images(d, r.seed)
+        ihc = list(ihc) if ihc is not None else found_ihc
+        if_ = list(if_) if if_ is not None else found_if
+        channels = channels or found_channels
+    if channels is None:
+        raise ValueError("fit: pass channels (names and roles) with in-memory IF images.")
+    trainer = Trainer(config, tuple(channels), dist)
+    if val is None:
+        val = validation_fields(d, r.seed, multiple=max(trainer.gens.ihc_to_if.multiple, 4))
+    if state is not None:
+        trainer.load_state_dict(state)
+    start = trainer.step
+    dataset = UnpairedPatches(
+        ihc, if_, size=d.patch_size, length=o.steps * o.batch_size * dist.world, seed=r.seed,
+        flips=d.flips,
+    )  # fmt: skip
+    loader = DataLoader(
+        dataset,
+        batch_sampler=StepBatches(start, o.steps, o.batch_size, dist.rank, dist.world),
+        num_workers=d.workers,
+        pin_memory=dist.device.type == "cuda",
+    )
+    logger = RunLogger(out, dist.main, start if state is not None else None, r.tensorboard)
+    if dist.main:
+        atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    metrics: dict[str, float] = {}
+    times: list[float] = []
+    last_log = time.perf_counter()
+    images_per_epoch = max(1, len(ihc))
+    batches = progress(loader, len(loader), "restainaug train", enabled=r.progress and dist.main)
+    tick = time.perf_counter()
+    batch: dict[str, torch.Tensor] = {}
+    for batch in batches:
+        losses = trainer.train_step(batch["ihc"], batch["if"])
+        now = time.perf_counter()
+        times.append(now - tick)
+        tick = now
+        step = trainer.step
+        if step % r.log_every == 0 or step == o.steps:
+            seen = step * o.batch_size * dist.world
+            row = {**losses, "lr": trainer.lr, "epoch": seen / images_per_epoch}
+            row["sec_per_step"] = (now - last_log) / (r.log_every if step % r.log_every == 0 else 1)
+            logger.log(step, row)
+            last_log = now
+        if dist.main and r.sample_every and (step % r.sample_every == 0 or step == o.steps):
+            logger.image(step, _samples(trainer, val, batch, d.patch_size))
+        if val and dist.main and ((r.val_every and step % r.val_every == 0) or step == o.steps):
+            metrics = _validate(trainer, val)
+            logger.log_val(step, metrics)
+        if step % r.checkpoint_every == 0 or step == o.steps:
+            local = dist.gather(trainer.local_state())
+            if dist.main:
+                assert local is not None
+                save_checkpoint(
+                    out / "checkpoints", trainer.state_dict(local), keep=r.keep_checkpoints
+                )
+            dist.barrier()
+    logger.close()
+    mean = float(np.mean(times)) if times else math.nan
+    return FitResult(out, trainer.step, metrics, mean)

@@ -1,0 +1,242 @@
+"""Training subpackage: config, pool, losses, checkpoints, fit, export (in-process, tiny nets)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from restainaug import RestainTransform, load_model
+from restainaug.train import (
+    TrainConfig,
+    apply_overrides,
+    export_run,
+    fit,
+    load_checkpoint,
+    load_config,
+)
+from restainaug.train.checkpoint import latest_checkpoint, save_checkpoint
+from restainaug.train.data import StepBatches, training_images, validation_fields
+from restainaug.train.distributed import Distributed
+from restainaug.train.pool import ImagePool
+from restainaug.train.trainer import Trainer, _amp_dtype, _linear_decay, _Optical
+from restainaug.translator import Channel
+
+TINY = [
+    "data.synthetic=2",
+    "data.synthetic_size=64",
+    "data.patch_size=32",
+    "optim.batch_size=2",
+    "optim.pool_size=3",
+    'model.generator={"ngf": 4, "n_blocks": 1}',
+    'model.discriminator={"ndf": 4, "n_layers": 2}',
+    "run.progress=false",
+    "run.sample_every=0",
+    "run.log_every=1",
+]
+CHANNELS = (Channel("DAPI", "nuclear"), Channel("marker", "marker"))
+
+
+def tiny_config(out: Path, *extra: str) -> TrainConfig:
+    return apply_overrides(TrainConfig(), [f"run.out={out}", *TINY, *extra])
+
+
+# -- config -----------------------------------------------------------------------------------
+def test_config_round_trip_and_files(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path / "run", "optim.steps=7", 'data.if=["a.tif"]')
+    assert cfg.data.if_ == ["a.tif"] and cfg.optim.steps == 7
+    assert cfg.model.generator == {"ngf": 4, "n_blocks": 1}
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    assert load_config(path) == cfg
+    yaml = pytest.importorskip("yaml")
+    ypath = tmp_path / "cfg.yaml"
+    ypath.write_text(yaml.safe_dump(cfg.to_dict()))
+    assert load_config(ypath) == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.stepz=3", "unknown field 'stepz'"),
+        ("optimiser.steps=3", "unknown section"),
+        ("optim.steps", "expected section.field=value"),
+        ("optim.steps=0", "optim.steps: expected an int >= 1"),
+        ("model.size=huge", "model.size"),
+        ("optim.identity=mirror", "optim.identity"),
+        ("run.amp=fp8", "run.amp"),
+        ("data.synthetic=-1", "data.synthetic"),
+        ("optim.decay_steps=100", "optim.decay_steps"),
+    ],
+)
+def test_config_errors_name_the_field(tmp_path: Path, override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        tiny_config(tmp_path, "optim.steps=10", override)
+
+
+def test_config_needs_data(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no IHC training images"):
+        apply_overrides(TrainConfig(), [f"run.out={tmp_path}"])
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"optim": {"lr": 1e-3, "momentum": 0.9}}')
+    with pytest.raises(ValueError, match=r"unknown fields \['momentum'\] in \[optim\]"):
+        load_config(bad)
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "missing.json")
+
+
+# -- pieces -----------------------------------------------------------------------------------
+def test_pool_state_replays_exactly() -> None:
+    pool = ImagePool(4, seed=3)
+    for i in range(6):
+        pool.query(torch.full((2, 1, 2, 2), float(i)))
+    state = pool.state_dict()
+    copy = ImagePool(4, seed=99)
+    copy.load_state_dict(state)
+    for i in range(6, 12):
+        x = torch.full((3, 1, 2, 2), float(i))
+        assert torch.equal(pool.query(x), copy.query(x))
+    assert len(pool.images) == 4
+    assert torch.equal(ImagePool(0).query(x), x)
+
+
+def test_step_batches_shard_the_stream() -> None:
+    one = [i for batch in StepBatches(0, 4, 3, rank=0, world=1) for i in batch]
+    two = sorted(
+        i for r in range(2) for batch in StepBatches(0, 2, 3, rank=r, world=2) for i in batch
+    )
+    assert one == list(range(12)) and two == one
+    # Resuming at step 2 yields exactly the tail of the uninterrupted stream.
+    assert list(StepBatches(2, 4, 3)) == list(StepBatches(0, 4, 3))[2:]
+
+
+def test_linear_decay_schedule() -> None:
+    f = _linear_decay(10, 4)
+    assert [round(f(s), 2) for s in range(11)] == [1, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0]
+
+
+def test_amp_choice() -> None:
+    cpu = torch.device("cpu")
+    assert _amp_dtype("auto", cpu) is None and _amp_dtype("bf16", cpu) is None
+    assert _amp_dtype("none", torch.device("cuda")) is None
+    assert _amp_dtype("fp16", torch.device("cuda")) is torch.float16
+
+
+def test_optical_identity_stand_in_inverts_itself() -> None:
+    opt = _Optical(CHANNELS, scale=1.5, device=torch.device("cpu"))
+    b = torch.rand(2, 2, 8, 8) * 0.8 * 2 - 1  # nominal 0..0.8, within the clipping range
+    back = opt.if_from_ihc(opt.ihc_from_if(b))
+    assert torch.allclose(back, b, atol=1e-4)
+    a = opt.ihc_from_if(b)
+    assert a.shape == (2, 3, 8, 8) and a.min() >= -1 and a.max() <= 1
+
+
+def test_identity_same_needs_three_channels(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, "optim.identity=same")
+    with pytest.raises(ValueError, match="3-channel IF"):
+        Trainer(cfg, CHANNELS, Distributed())
+
+
+def test_train_step_returns_losses_and_changes_every_network(tmp_path: Path) -> None:
+    trainer = Trainer(tiny_config(tmp_path), CHANNELS, Distributed())
+    before = {k: v.clone() for k, v in trainer.gens.state_dict().items()}
+    d_before = {k: v.clone() for k, v in trainer.discs.state_dict().items()}
+    losses = trainer.train_step(torch.rand(2, 3, 32, 32), torch.rand(2, 2, 32, 32))
+    assert set(losses) == {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B", "G"}
+    assert all(np.isfinite(v) for v in losses.values())
+    assert all(not torch.equal(before[k], v) for k, v in trainer.gens.state_dict().items())
+    assert all(not torch.equal(d_before[k], v) for k, v in trainer.discs.state_dict().items())
+    assert trainer.step == 1
+
+
+# -- data -------------------------------------------------------------------------------------
+def test_training_images_from_folders(tmp_path: Path) -> None:
+    from restainaug.data import write_image, write_plane
+
+    ihc_dir, if_dir = tmp_path / "ihc", tmp_path / "if"
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_image(ihc_dir / f"f{i}.png", rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+        field = if_dir / f"field{i}"
+        for name in ("DAPI", "HER2", "CD45"):
+            write_plane(field / f"{name}.tiff", rng.random((40, 40), dtype=np.float32))
+    cfg = tiny_config(
+        tmp_path / "run",
+        f'data.ihc=["{ihc_dir}"]',
+        f'data.if=["{if_dir}"]',
+        'data.if_channels={"nuclear": "DAPI", "marker": "HER2"}',
+        "data.synthetic=0",
+    )
+    ihc, if_, channels = training_images(cfg.data, seed=0)
+    assert [Path(p).name for p in ihc] == ["f0.png", "f1.png"]
+    assert len(if_) == 2 and if_[0].shape == (2, 40, 40)
+    assert [c.name for c in channels] == ["DAPI", "HER2"]
+    assert 0 <= if_[0].min() and if_[0].max() <= 1  # percentile-normalised
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        training_images(apply_overrides(cfg, [f'data.ihc=["{tmp_path / "nope"}"]']).data, 0)
+    wrong = apply_overrides(cfg, ['data.if_channels={"nuclear": "HH3"}'])
+    with pytest.raises(ValueError, match="HH3"):
+        training_images(wrong.data, 0)
+
+
+def test_validation_fields_synthetic_are_cropped_to_the_stride(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, "data.val_synthetic=2", "data.val_size=50")
+    fields = validation_fields(cfg.data, seed=0, multiple=4)
+    assert len(fields) == 2
+    assert fields[0].ihc.shape == (3, 48, 48) and fields[0].nuclear.shape == (48, 48)
+    assert fields[0].marker is not None and 0 <= float(fields[0].ihc.min())
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+def test_checkpoint_damage_is_a_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    save_checkpoint(folder, {"step": 1, "w": torch.arange(1000.0)})
+    path = save_checkpoint(folder, {"step": 2, "w": torch.arange(1000.0) * 2}, keep=1)
+    assert latest_checkpoint(folder) == path and len(list(folder.glob("step-*.pt"))) == 2
+    assert torch.equal(load_checkpoint(tmp_path)["w"], torch.arange(1000.0) * 2)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged"):
+        load_checkpoint(path)
+    # Without an index that vouches for it, a truncated file is still refused clearly.
+    (folder / "latest.json").unlink()
+    path.write_bytes(bytes(data[:100]))
+    with pytest.raises(ValueError, match="damaged or not a restainaug checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "empty")
+
+
+# -- fit, resume, export ----------------------------------------------------------------------
+def test_fit_resume_export_and_load(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cfg = tiny_config(out, "optim.steps=3", "data.val_synthetic=1", "data.val_size=32")
+    first = fit(cfg)
+    assert first.step == 3 and set(first.metrics) >= {"nuclear_r", "cycle_psnr", "marker_r"}
+    with pytest.raises(ValueError, match="already holds a run"):
+        fit(cfg)
+    with pytest.raises(ValueError, match=r"\['optim.lr'\] differ"):
+        fit(apply_overrides(cfg, ["optim.lr=1e-3", "optim.steps=5"]), resume=True)
+    more = fit(apply_overrides(cfg, ["optim.steps=5"]), resume=True)
+    assert more.step == 5
+    steps = [int(r.split(",")[0]) for r in (out / "log.csv").read_text().splitlines()[1:]]
+    assert steps == [1, 2, 3, 4, 5]
+    card = export_run(out, "tiny-run", licence="CC0-1.0", extra={"data": "synthetic"})
+    assert card == out / "export" / "tiny-run.json"
+    model = load_model(card)
+    assert [c.role for c in model.channels] == ["nuclear", "marker"]
+    assert model.card.provenance["step"] == 5 and model.card.provenance["data"] == "synthetic"
+    assert "cycle_psnr" in model.card.metrics["validation"]
+    # The exported generators are the trained ones.
+    state = load_checkpoint(out)
+    for k, v in model.ihc_to_if.state_dict().items():
+        assert torch.equal(v, state["generators"][f"ihc_to_if.{k}"])
+    tile = np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)
+    restained = RestainTransform(model=str(card), p=1.0, seed=0)(tile)
+    assert restained.shape == tile.shape and restained.dtype == np.uint8
+    with pytest.raises(ValueError, match="name"):
+        export_run(out, "bad name")
