@@ -5,7 +5,11 @@ Sub-commands:
 * ``restainaug demo``: re-stain the embedded default image (or ``--image``) and write a PNG
   grid of the original, its IF channels and re-stained variants;
 * ``restainaug models``: list the models the registry finds (offline);
-* ``restainaug synth``: write a labelled synthetic data set (IHC, IF, labels, manifest).
+* ``restainaug synth``: write a labelled synthetic data set (IHC, IF, labels, manifest);
+* ``restainaug evaluate``: score translators against nucleus labels and real IF, next to
+  ``optical`` (see `restainaug.evaluation`);
+* ``restainaug train``: fit IHC <-> IF generators on unpaired images (see `restainaug.train`);
+* ``restainaug export``: write a trained run as a model that `RestainTransform` loads.
 """
 
 from __future__ import annotations
@@ -65,6 +69,96 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import compare, load_fields
+
+    fields = load_fields(
+        args.data, args.labels, args.shared_data, args.n_synth, args.size, args.seed
+    )
+    report = compare(
+        args.model or [],
+        fields,
+        variants=args.variants,
+        seed=args.seed,
+        device=args.device,
+        show_progress=not args.quiet,
+    )
+    print(
+        f"restainaug evaluate: {len(fields)} fields ({', '.join(f.name for f in fields[:4])}"
+        f"{', ...' if len(fields) > 4 else ''}); means over fields:"
+    )
+    print(report.format_table())
+    if args.out is not None:
+        print(f"per-field scores: {report.to_csv(args.out)}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .train import TrainConfig, apply_overrides, fit, load_checkpoint, load_config
+
+    overrides = list(args.set or [])
+    for flag, key in (
+        ("out", "run.out"),
+        ("steps", "optim.steps"),
+        ("size", "model.size"),
+        ("synthetic", "data.synthetic"),
+        ("device", "run.device"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    for flag, key in (("ihc", "data.ihc"), ("if_", "data.if")):
+        value = getattr(args, flag)
+        if value:
+            import json
+
+            overrides.append(f"{key}={json.dumps(value)}")
+    resume = args.resume
+    if args.config is not None:
+        config = load_config(args.config)
+    elif isinstance(resume, str):
+        # Continue a run from its folder alone: its checkpoint holds the config.
+        saved = load_checkpoint(resume)["config"]
+        config = TrainConfig.from_dict(saved, source=f"checkpoint in {resume}")
+        run = Path(resume)
+        run = run.parent.parent if run.is_file() else run
+        overrides.insert(0, f"run.out={run.parent if run.name == 'checkpoints' else run}")
+    else:
+        config = TrainConfig()
+    if args.quiet:
+        overrides.append("run.progress=false")
+    config = apply_overrides(config, overrides)
+    result = fit(config, resume=resume or False)
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
+        print(
+            f"restainaug train: {result.step} steps in {result.out}"
+            + (f" ({shown})" if shown else "")
+        )
+        print(f"export it with: restainaug export {result.out} --name NAME")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .train import export_run
+
+    card = export_run(
+        args.run,
+        args.name,
+        out=args.out,
+        checkpoint=args.checkpoint,
+        description=args.description,
+        licence=args.licence,
+    )
+    print(f"restainaug export: wrote {card} and {card.with_suffix('.safetensors').name}")
+    print(f'use it with: RestainTransform(model="{card}")')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``restainaug`` command."""
     parser = argparse.ArgumentParser(
@@ -110,6 +204,98 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="data set seed")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_synth)
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score translators on labelled IHC (nuclear and marker AUC, Dice, cycle, "
+        "stability), always next to optical",
+    )
+    evaluate.add_argument(
+        "--model",
+        action="extend",
+        nargs="+",
+        default=None,
+        metavar="NAME_OR_PATH",
+        help="models to evaluate besides optical (repeatable)",
+    )
+    evaluate.add_argument(
+        "--data",
+        default=None,
+        help="deepliif, synth, or a folder of IHC images (default: deepliif when the shared "
+        "data folder has it, else synth)",
+    )
+    evaluate.add_argument(
+        "--labels", default=None, help="folder of label images for --data DIR (default: DIR)"
+    )
+    evaluate.add_argument(
+        "--shared-data",
+        default=None,
+        help="shared data folder (default: $RESTAINAUG_SHARED_DATA or ../shared/data)",
+    )
+    evaluate.add_argument("--n-synth", type=int, default=8, help="number of synthetic fields")
+    evaluate.add_argument("--size", type=int, default=256, help="side of synthetic fields")
+    evaluate.add_argument(
+        "--variants", type=int, default=4, help="re-stained variants per field for stability"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of fields and variants")
+    evaluate.add_argument("--out", default=None, help="CSV file for the per-field scores")
+    evaluate.add_argument("--device", default=None, help="torch device, e.g. cuda")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.set_defaults(func=_evaluate)
+    train = sub.add_parser(
+        "train",
+        help="fit IHC <-> IF generators (CycleGAN) on unpaired IHC and IF images",
+        description=(
+            "Fit IHC <-> IF generators. Settings come from --config (JSON or YAML), then the "
+            "shortcuts below, then --set section.field=value overrides. Under torchrun the "
+            "same command trains on several processes."
+        ),
+    )
+    train.add_argument("--config", default=None, help="JSON or YAML training config")
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set optim.lr=1e-4 (repeatable; values as JSON)",
+    )
+    train.add_argument("--ihc", nargs="+", default=None, help="IHC image files or folders")
+    train.add_argument(
+        "--if",
+        dest="if_",
+        nargs="+",
+        default=None,
+        help="IF images: multi-channel TIFFs or folders",
+    )
+    train.add_argument("--out", default=None, help="run folder (run.out)")
+    train.add_argument("--steps", type=int, default=None, help="optimisation steps (optim.steps)")
+    train.add_argument(
+        "--size", default=None, choices=["small", "full", "fast"], help="model size (model.size)"
+    )
+    train.add_argument(
+        "--synthetic", type=int, default=None, help="synthetic fields per domain (data.synthetic)"
+    )
+    train.add_argument("--device", default=None, help="auto, cpu, cuda ... (run.device)")
+    train.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="RUN",
+        help="continue the run in run.out, or the run folder / checkpoint RUN",
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
+    export = sub.add_parser(
+        "export", help="write a trained run as a model (safetensors + JSON card)"
+    )
+    export.add_argument("run", help="the run folder")
+    export.add_argument("--name", required=True, help="model name")
+    export.add_argument("--out", default=None, help="destination folder (default RUN/export)")
+    export.add_argument(
+        "--checkpoint", default=None, help="a checkpoint file instead of the latest"
+    )
+    export.add_argument("--description", default="", help="one paragraph for the model card")
+    export.add_argument("--licence", default="unspecified", help="licence of the weights")
+    export.set_defaults(func=_export)
     return parser
 
 

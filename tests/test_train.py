@@ -79,7 +79,9 @@ def test_config_errors_name_the_field(tmp_path: Path, override: str, message: st
 
 def test_config_needs_data(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no IHC training images"):
-        apply_overrides(TrainConfig(), [f"run.out={tmp_path}"])
+        fit(apply_overrides(TrainConfig(), [f"run.out={tmp_path}"]))
+    with pytest.raises(ValueError, match="no IF training images"):
+        fit(apply_overrides(TrainConfig(), [f"run.out={tmp_path}", 'data.ihc=["x.png"]']))
     bad = tmp_path / "bad.json"
     bad.write_text('{"optim": {"lr": 1e-3, "momentum": 0.9}}')
     with pytest.raises(ValueError, match=r"unknown fields \['momentum'\] in \[optim\]"):

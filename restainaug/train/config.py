@@ -316,6 +316,14 @@ class TrainConfig:
             raise bad("data.if_channels", "a mapping with a 'nuclear' entry", d.if_channels)
         if (d.val_ihc is None) != (d.val_if is None):
             raise ValueError(f"{source}: data.val_ihc and data.val_if go together; set both.")
+
+    def check_data(self, source: str = "training config") -> None:
+        """Check that the config names training images for both domains (`fit` calls it).
+
+        Raises:
+            ValueError: when ``data.ihc`` or ``data.if`` is empty and ``data.synthetic`` is 0.
+        """
+        d = self.data
         if not (d.ihc or d.synthetic):
             raise ValueError(
                 f"{source}: no IHC training images: set data.ihc (files or folders) or "

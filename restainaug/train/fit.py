@@ -4,7 +4,7 @@ A run folder holds::
 
     config.json           the config of the run
     log.csv               losses, learning rate, seconds per step (every run.log_every steps)
-    val.csv               validation metrics (every run.val_every steps and at the end)
+    val.csv               validation metrics (at step 0, every run.val_every steps, at the end)
     samples/step-*.png    IHC | predicted nuclear | predicted marker | IHC->IF->IHC [| truth]
     checkpoints/          step-*.pt and latest.json (see restainaug.train.checkpoint)
     tensorboard/          when TensorBoard is installed and run.tensorboard is true
@@ -159,9 +159,11 @@ def fit(
         ...         'model.generator={"ngf": 4, "n_blocks": 1}', 'model.discriminator={"ndf": 4}'])
         ...     result = fit(cfg)
         ...     result.step, sorted(p.name for p in result.out.iterdir())
-        (2, ['checkpoints', 'config.json', 'log.csv'])
+        (2, ['checkpoints', 'config.json', 'log.csv', 'samples'])
     """
     config.check()
+    if ihc is None or if_ is None:
+        config.check_data()
     out = run_folder(config)
     state = None
     if resume:
@@ -221,6 +223,8 @@ def _fit(
     if dist.main:
         atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     metrics: dict[str, float] = {}
+    if val and dist.main and state is None:
+        logger.log_val(0, _validate(trainer, val))  # the untrained baseline
     times: list[float] = []
     last_log = time.perf_counter()
     images_per_epoch = max(1, len(ihc))

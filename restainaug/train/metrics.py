@@ -15,22 +15,10 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ..metrics import pearson, psnr
 from .data import ValField
 
-__all__ = ["pearson", "translate_fields", "validation_metrics"]
-
-
-def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Pearson correlation of two equally shaped tensors (NaN when one is constant).
-
-    Examples:
-        >>> round(pearson(torch.arange(5.0), 2 * torch.arange(5.0) + 1), 6)
-        1.0
-    """
-    a, b = a.double().flatten(), b.double().flatten()
-    a, b = a - a.mean(), b - b.mean()
-    den = float(a.norm() * b.norm())
-    return float((a * b).sum()) / den if den > 0 else math.nan
+__all__ = ["translate_fields", "validation_metrics"]
 
 
 @torch.no_grad()
@@ -67,13 +55,12 @@ def validation_metrics(
         rows.setdefault(k, []).append(v)
 
     for f, (fake, rec) in zip(fields, translated, strict=True):
-        add("nuclear_r", pearson(fake[nuclear_index], f.nuclear))
+        add("nuclear_r", pearson(fake[nuclear_index].numpy(), f.nuclear.numpy()))
         add("nuclear_mae", float((fake[nuclear_index] - f.nuclear).abs().mean()))
         if marker_index is not None and f.marker is not None:
-            add("marker_r", pearson(fake[marker_index], f.marker))
+            add("marker_r", pearson(fake[marker_index].numpy(), f.marker.numpy()))
             add("marker_mae", float((fake[marker_index] - f.marker).abs().mean()))
-        mse = float(((rec - f.ihc) ** 2).mean())
         add("cycle_mae", float((rec - f.ihc).abs().mean()))
-        add("cycle_psnr", 10 * math.log10(1.0 / max(mse, 1e-12)))
+        add("cycle_psnr", psnr(rec.numpy(), f.ihc.numpy()))
     mean: Callable[[list[float]], float] = lambda v: math.fsum(v) / len(v)  # noqa: E731
     return {k: mean(v) for k, v in rows.items()}
