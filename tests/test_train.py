@@ -242,3 +242,36 @@ def test_fit_resume_export_and_load(tmp_path: Path) -> None:
     assert restained.shape == tile.shape and restained.dtype == np.uint8
     with pytest.raises(ValueError, match="name"):
         export_run(out, "bad name")
+
+
+def test_paired_patches_keep_ihc_and_if_aligned() -> None:
+    from restainaug.train.data import PairedPatches
+
+    rng = np.random.default_rng(0)
+    ihc = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    if_ = np.stack([ihc[..., 0], ihc[..., 2]]).astype(np.float32) / 255
+    ds = PairedPatches([(ihc, if_)], size=16, length=20, seed=1)
+    seen = set()
+    for i in range(20):
+        item = ds[i]
+        assert torch.equal(item["pair_ihc"][0], item["pair_if"][0])
+        assert torch.equal(item["pair_ihc"][2], item["pair_if"][1])
+        seen.add(item["pair_ihc"][0, 0, 0].item())
+    assert len(seen) > 5  # windows and flips vary
+    with pytest.raises(ValueError, match="must share"):
+        PairedPatches([(ihc, if_[:, :20])], size=16, length=2)
+
+
+def test_paired_supervision_term(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"data\.paired_synthetic"):
+        tiny_config(tmp_path, "optim.lambda_paired=1")
+    cfg = tiny_config(tmp_path / "run", "optim.lambda_paired=2", "data.paired_synthetic=2",
+                      "optim.steps=2")  # fmt: skip
+    trainer = Trainer(cfg, CHANNELS, Distributed())
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 2, 32, 32)
+    losses = trainer.train_step(x, y, x, y)
+    assert losses["paired_A"] > 0 and losses["paired_B"] > 0
+    assert "paired_A" not in trainer.train_step(x, y)
+    result = fit(cfg)
+    header = (result.out / "log.csv").read_text().splitlines()[0].split(",")
+    assert {"paired_A", "paired_B"} <= set(header)

@@ -71,6 +71,8 @@ class DataConfig:
         synthetic_marker: marker localisation of the synthetic fields (``"membrane"``,
             ``"nuclear"``, ``"cytoplasmic"``, ``"none"`` or ``"mixed"`` to alternate).
         synthetic_size: side of the synthetic fields in pixels.
+        paired_synthetic: number of synthetic fields used as *paired* examples (IHC with its
+            exact IF) for the supervised term weighted by ``optim.lambda_paired``.
         patch_size: side of the random training crops.
         flips: random flips and 90-degree rotations of the crops.
         val_synthetic: number of synthetic fields with exact IF ground truth for validation.
@@ -92,6 +94,7 @@ class DataConfig:
     synthetic: int = 0
     synthetic_marker: str = "mixed"
     synthetic_size: int = 256
+    paired_synthetic: int = 0
     patch_size: int = 256
     flips: bool = True
     val_synthetic: int = 0
@@ -152,6 +155,8 @@ class OptimConfig:
             loss is defined between 3-channel IHC and C-channel IF (see the training docs).
         optical_scale: IF value (nominal scale) of one unit of optical density, used by the
             ``"optical"`` identity stand-in.
+        lambda_paired: weight of the supervised L1 terms on paired synthetic fields,
+            ``|G_A(a) - b| + |G_B(b) - a|`` (0: plain unpaired CycleGAN).
         pool_size: images kept in each image pool (0 disables the pool).
         grad_clip: clip the gradient norm of each network group; ``None`` for no clipping.
     """
@@ -166,6 +171,7 @@ class OptimConfig:
     lambda_identity: float = 0.5
     identity: str = "auto"
     optical_scale: float = 1.5
+    lambda_paired: float = 0.0
     pool_size: int = 50
     grad_clip: float | None = None
 
@@ -292,6 +298,7 @@ class TrainConfig:
                 raise bad(name, f"an int >= {lo}", value)
         for name, value in (
             ("data.synthetic", d.synthetic),
+            ("data.paired_synthetic", d.paired_synthetic),
             ("data.val_synthetic", d.val_synthetic),
             ("data.workers", d.workers),
             ("optim.pool_size", o.pool_size),
@@ -303,6 +310,13 @@ class TrainConfig:
                 raise bad(name, "an int >= 0", value)
         if o.decay_steps is not None and not 0 <= o.decay_steps <= o.steps:
             raise bad("optim.decay_steps", f"None or 0..{o.steps} (optim.steps)", o.decay_steps)
+        if not o.lambda_paired >= 0:
+            raise bad("optim.lambda_paired", "a number >= 0", o.lambda_paired)
+        if o.lambda_paired > 0 and d.paired_synthetic == 0:
+            raise ValueError(
+                f"{source}: optim.lambda_paired > 0 needs paired examples: set "
+                "data.paired_synthetic (number of synthetic fields)."
+            )
         if not o.lr > 0:
             raise bad("optim.lr", "a positive number", o.lr)
         if o.identity not in ("auto", "same", "optical", "none"):

@@ -17,19 +17,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler
 
 from ..synth import SynthConfig, SynthField, synthesize
 from ..synth.dataset import field_seed
 from ..translator import Channel
 from .config import DataConfig
 
-__all__ = ["StepBatches", "ValField", "training_images", "validation_fields"]
+__all__ = [
+    "PairedPatches",
+    "StepBatches",
+    "TrainPatches",
+    "ValField",
+    "paired_images",
+    "training_images",
+    "validation_fields",
+]
 
 _SYNTH_MARKERS = ("membrane", "nuclear", "cytoplasmic")
 _SYNTH_CHANNELS = (Channel("DAPI", "nuclear"), Channel("marker", "marker"))
 # Independent seed streams for the synthetic IHC, IF and validation fields of one run.
-_IHC, _IF, _VAL = 1, 2, 3
+_IHC, _IF, _VAL, _PAIRED = 1, 2, 3, 4
 
 
 @dataclass
@@ -242,3 +250,78 @@ class StepBatches(Sampler[list[int]]):
         for s in range(self.start, self.steps):
             first = (s * self.world + self.rank) * self.batch_size
             yield list(range(first, first + self.batch_size))
+
+
+def paired_images(cfg: DataConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``cfg.paired_synthetic`` synthetic ``(IHC uint8 (H, W, 3), IF float32 (2, H, W))`` pairs."""
+    out = []
+    for i in range(cfg.paired_synthetic):
+        f = _synthetic(cfg, seed, _PAIRED, i)
+        out.append((f.ihc, np.clip(f.if_, 0.0, 1.0)))
+    return out
+
+
+class PairedPatches(Dataset):
+    """Random crops of paired ``(IHC, IF)`` fields: the same window and flip for both.
+
+    Item ``index`` depends only on ``(seed, index)``, like `UnpairedPatches`.
+
+    Shape:
+        - item["pair_ihc"]: `(3, size, size)` float32 in `[0, 1]`
+        - item["pair_if"]: `(C, size, size)` float32
+
+    Examples:
+        >>> ds = PairedPatches([(np.zeros((20, 20, 3), np.uint8), np.ones((2, 20, 20)))], 8, 5)
+        >>> tuple(ds[4]["pair_ihc"].shape), tuple(ds[4]["pair_if"].shape)
+        ((3, 8, 8), (2, 8, 8))
+    """
+
+    def __init__(
+        self, pairs: list[tuple[np.ndarray, np.ndarray]], size: int, length: int, seed: int = 0,
+        flips: bool = True,
+    ) -> None:  # fmt: skip
+        if not pairs:
+            raise ValueError("PairedPatches: need at least one (IHC, IF) pair.")
+        for i, (ihc, if_) in enumerate(pairs):
+            if ihc.shape[:2] != if_.shape[1:] or min(ihc.shape[:2]) < size:
+                raise ValueError(
+                    f"pairs[{i}]: IHC {ihc.shape} and IF {if_.shape} must share H, W >= {size}."
+                )
+        self.pairs, self.size, self.length = pairs, int(size), int(length)
+        self.seed, self.flips = int(seed), bool(flips)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng((self.seed, _PAIRED, int(index)))
+        ihc, if_ = self.pairs[int(rng.integers(len(self.pairs)))]
+        h, w, s = ihc.shape[0], ihc.shape[1], self.size
+        y, x = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
+        a = ihc[y : y + s, x : x + s].transpose(2, 0, 1)
+        b = if_[:, y : y + s, x : x + s]
+        if self.flips:
+            k, flip = int(rng.integers(4)), bool(rng.integers(2))
+            a, b = np.rot90(a, k, axes=(1, 2)), np.rot90(b, k, axes=(1, 2))
+            if flip:
+                a, b = a[:, :, ::-1], b[:, :, ::-1]
+        return {
+            "pair_ihc": torch.from_numpy(np.ascontiguousarray(a)).float() / 255.0,
+            "pair_if": torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)),
+        }
+
+
+class TrainPatches(Dataset):
+    """Item ``i`` of the unpaired dataset merged with item ``i`` of the paired one (if any)."""
+
+    def __init__(self, unpaired: Dataset, paired: Dataset | None = None) -> None:
+        self.unpaired, self.paired = unpaired, paired
+
+    def __len__(self) -> int:
+        return len(self.unpaired)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = dict(self.unpaired[index])
+        if self.paired is not None:
+            item.update(self.paired[index])
+        return item

@@ -30,7 +30,15 @@ from .._progress import progress
 from ..translator import Channel
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import StepBatches, ValField, training_images, validation_fields
+from .data import (
+    PairedPatches,
+    StepBatches,
+    TrainPatches,
+    ValField,
+    paired_images,
+    training_images,
+    validation_fields,
+)
 from .distributed import Distributed, setup_distributed
 from .logs import RunLogger, sample_grid
 from .metrics import translate_fields, validation_metrics
@@ -209,10 +217,11 @@ def _fit(
     if state is not None:
         trainer.load_state_dict(state)
     start = trainer.step
-    dataset = UnpairedPatches(
-        ihc, if_, size=d.patch_size, length=o.steps * o.batch_size * dist.world, seed=r.seed,
-        flips=d.flips,
-    )  # fmt: skip
+    length = o.steps * o.batch_size * dist.world
+    unpaired = UnpairedPatches(ihc, if_, d.patch_size, length, seed=r.seed, flips=d.flips)
+    pairs = paired_images(d, r.seed) if d.paired_synthetic and o.lambda_paired > 0 else []
+    paired = PairedPatches(pairs, d.patch_size, length, r.seed, d.flips) if pairs else None
+    dataset = TrainPatches(unpaired, paired)
     loader = DataLoader(
         dataset,
         batch_sampler=StepBatches(start, o.steps, o.batch_size, dist.rank, dist.world),
@@ -232,7 +241,9 @@ def _fit(
     tick = time.perf_counter()
     batch: dict[str, torch.Tensor] = {}
     for batch in batches:
-        losses = trainer.train_step(batch["ihc"], batch["if"])
+        losses = trainer.train_step(
+            batch["ihc"], batch["if"], batch.get("pair_ihc"), batch.get("pair_if")
+        )
         now = time.perf_counter()
         times.append(now - tick)
         tick = now

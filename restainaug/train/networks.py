@@ -97,6 +97,8 @@ class CycleGenerators(nn.Module):
         real_if: torch.Tensor,
         idt_ihc: torch.Tensor | None = None,
         idt_if: torch.Tensor | None = None,
+        pair_ihc: torch.Tensor | None = None,
+        pair_if: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """All images of one generator update, on the networks' ``[-1, 1]`` scale.
 
@@ -105,11 +107,14 @@ class CycleGenerators(nn.Module):
             real_if: real IF batch (domain B).
             idt_ihc: IHC-domain input for ``G_B``'s identity term (``None``: no term).
             idt_if: IF-domain input for ``G_A``'s identity term (``None``: no term).
+            pair_ihc: IHC of paired examples (``None``: no supervised term).
+            pair_if: IF of the same paired examples.
 
         Returns:
             ``fake_if = G_A(A)``, ``rec_ihc = G_B(G_A(A))``, ``fake_ihc = G_B(B)``,
             ``rec_if = G_A(G_B(B))``, and ``idt_if = G_A(idt_if)``, ``idt_ihc =
-            G_B(idt_ihc)`` when asked for.
+            G_B(idt_ihc)``, ``pair_if = G_A(pair_ihc)``, ``pair_ihc = G_B(pair_if)`` when
+            asked for.
         """
         fake_if = self.ihc_to_if(real_ihc)
         fake_ihc = self.if_to_ihc(real_if)
@@ -123,6 +128,9 @@ class CycleGenerators(nn.Module):
             out["idt_if"] = self.ihc_to_if(idt_if)
         if idt_ihc is not None:
             out["idt_ihc"] = self.if_to_ihc(idt_ihc)
+        if pair_ihc is not None and pair_if is not None:
+            out["pair_if"] = self.ihc_to_if(pair_ihc)
+            out["pair_ihc"] = self.if_to_ihc(pair_if)
         return out
 
 

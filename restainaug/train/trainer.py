@@ -159,12 +159,20 @@ class Trainer:
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(list(params), clip)
 
-    def train_step(self, ihc: torch.Tensor, if_: torch.Tensor) -> dict[str, float]:
+    def train_step(
+        self,
+        ihc: torch.Tensor,
+        if_: torch.Tensor,
+        pair_ihc: torch.Tensor | None = None,
+        pair_if: torch.Tensor | None = None,
+    ) -> dict[str, float]:
         """One generator and one discriminator update on a batch; returns the losses.
 
         Args:
             ihc: IHC patches, ``(B, 3, H, W)`` in ``[0, 1]``.
             if_: IF patches, ``(B, C, H, W)`` on the nominal scale (clipped to ``[0, 1]``).
+            pair_ihc: IHC of paired examples for the supervised term (``optim.lambda_paired``).
+            pair_if: their IF.
 
         Returns:
             Loss values (floats) named as in the reference (``G_A``, ``cycle_A``, ``D_A`` ...).
@@ -181,12 +189,16 @@ class Trainer:
         elif self.identity == "optical":
             idt_if, idt_ihc = self.optical.ihc_from_if(b), self.optical.if_from_ihc(a)
         w_idt = o.lambda_identity * o.lambda_cycle if self.identity != "none" else 0.0
+        pa = pb = None
+        if o.lambda_paired > 0 and pair_ihc is not None and pair_if is not None:
+            pa = (pair_ihc.to(self.device) * 2 - 1).contiguous(memory_format=fmt)
+            pb = (pair_if.to(self.device).clamp(0, 1) * 2 - 1).contiguous(memory_format=fmt)
 
         # 1. Generators (Eqn. 3), discriminators frozen and outside DDP.
         self.discs.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
         with self._autocast():
-            out = self.gens_ddp(a, b, idt_ihc if w_idt else None, idt_if if w_idt else None)
+            out = self.gens_ddp(a, b, idt_ihc if w_idt else None, idt_if if w_idt else None, pa, pb)
             d_fake_if, d_fake_ihc = self.discs(out["fake_if"], out["fake_ihc"])
             losses = {
                 "G_A": gan_loss(d_fake_if, True),  # D_A(G_A(A))
@@ -197,6 +209,9 @@ class Trainer:
             if w_idt:
                 losses["idt_A"] = identity_loss(out["idt_if"], b) * w_idt  # G_A(B) ~ B
                 losses["idt_B"] = identity_loss(out["idt_ihc"], a) * w_idt  # G_B(A) ~ A
+            if pa is not None and pb is not None:
+                losses["paired_A"] = identity_loss(out["pair_if"], pb) * o.lambda_paired
+                losses["paired_B"] = identity_loss(out["pair_ihc"], pa) * o.lambda_paired
             loss_g = sum(losses.values())
         self.scaler.scale(loss_g).backward()
         self.scaler.unscale_(self.opt_g)
