@@ -4,7 +4,8 @@ An augmentation runs once per sample per epoch inside the data loader, so its pe
 decides whether it can be used online. This script times, per RGB uint8 tile (256x256 by
 default, cut from ``skimage.data.immunohistochemistry()`` and cycled):
 
-* ``RestainTransform(model="optical")`` as users call it (numpy uint8 (H, W, 3) in and out,
+* ``RestainTransform(model=...)`` for each of ``--models`` (default: the default model and
+  ``optical``) as users call it (numpy uint8 (H, W, 3) in and out,
   default policy), with ``p=1.0`` and with ``p=0.5`` as in a training loop;
 * the "two passes" alone: the translator's ``to_if`` then ``to_ihc`` on a (1, 3, H, W) float
   tensor under ``torch.no_grad()`` (no checks, parameter draws, policy or conversions);
@@ -18,7 +19,7 @@ alike. The Markdown table gives median, interquartile range and mean (ms per til
 median's ratio to the HED-jitter median; ``--csv`` also writes them to a file.
 
 Run: ``python benchmarks/bench_tile.py [--repeats 50] [--threads N] [--tile 256] [--quick]
-[--csv out.csv]``.
+[--csv out.csv] [--models default optical]``.
 """
 
 from __future__ import annotations
@@ -117,15 +118,17 @@ def cycling(items: Sequence[T], fn: Callable[[T], object]) -> Callable[[], objec
     return lambda: fn(nxt())
 
 
-def build_methods(tiles: list[np.ndarray]) -> list[tuple[str, Callable[[], Callable[[], object]]]]:
+def build_methods(
+    tiles: list[np.ndarray], models: Sequence[str] = ("optical",)
+) -> list[tuple[str, Callable[[], Callable[[], object]]]]:
     """(name, factory) pairs; a factory builds the timed call and may raise (then reported)."""
 
-    def restain(p: float) -> Callable[[], object]:
-        t = restainaug.RestainTransform(model="optical", p=p, seed=0)
+    def restain(model: str, p: float) -> Callable[[], object]:
+        t = restainaug.RestainTransform(model=model, p=p, seed=0)
         return cycling(tiles, t)
 
-    def two_passes() -> Callable[[], object]:
-        tr = restainaug.load_model("optical")
+    def two_passes(model: str) -> Callable[[], object]:
+        tr = restainaug.load_model(model)
         batches = [torch.from_numpy(t).permute(2, 0, 1)[None].float().div(255) for t in tiles]
         return cycling(batches, torch.no_grad()(lambda x: tr.to_ihc(tr.to_if(x))))
 
@@ -141,10 +144,15 @@ def build_methods(tiles: list[np.ndarray]) -> list[tuple[str, Callable[[], Calla
             aug.set_random_seed(0)
         return cycling(tiles, lambda t: aug(image=t)["image"])
 
+    methods: list[tuple[str, Callable[[], Callable[[], object]]]] = []
+    for m in models:
+        methods += [
+            (f'RestainTransform("{m}", p=1.0)', lambda m=m: restain(m, 1.0)),
+            (f'RestainTransform("{m}", p=0.5)', lambda m=m: restain(m, 0.5)),
+            (f'two passes "{m}": to_if + to_ihc (tensor)', lambda m=m: two_passes(m)),
+        ]
     return [
-        ('RestainTransform("optical", p=1.0)', lambda: restain(1.0)),
-        ('RestainTransform("optical", p=0.5)', lambda: restain(0.5)),
-        ("two passes: to_if + to_ihc (tensor)", two_passes),
+        *methods,
         (HED_JITTER, hed),
         ("albumentations HEStain (random_preset)", hestain),
     ]
@@ -249,6 +257,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tile", type=int, default=256, help="tile side in pixels (<= 512)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 5 repeats, 1 warm-up")
     parser.add_argument("--csv", type=Path, help="also write the results to this CSV file")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        help="models to time (default: the default model and optical)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.warmup = min(args.repeats, 5), 1
@@ -258,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     tiles = make_tiles(args.tile)
     print(header(args, torch.get_num_threads()))
-    results = measure(build_methods(tiles), args.repeats, args.warmup)
+    models = args.models or list(dict.fromkeys([restainaug.DEFAULT_MODEL, "optical"]))
+    results = measure(build_methods(tiles, models), args.repeats, args.warmup)
     text, rows = table(results)
     print(text)
     print(f"\n1-minute load average after the run: {load_average()}")

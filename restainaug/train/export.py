@@ -47,6 +47,7 @@ def export_run(
     description: str = "",
     licence: str = "unspecified",
     extra: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
 ) -> Path:
     """Write the generators of a run as ``NAME.safetensors`` + ``NAME.json``.
 
@@ -63,6 +64,8 @@ def export_run(
         description: one paragraph for the model list and card.
         licence: licence of the weights (mind the licences of the training data).
         extra: more provenance entries (e.g. data sources and their licences).
+        metrics: more metrics for the card (e.g. ``{"evaluation": ...}`` from
+            `restainaug.evaluation`), besides the last validation row.
 
     Returns:
         The path of the JSON card.
@@ -107,6 +110,6 @@ def export_run(
             "config": state["config"],
             **(extra or {}),
         },
-        metrics={"validation": _last_val(run)} if _last_val(run) else {},
+        metrics={**({"validation": _last_val(run)} if _last_val(run) else {}), **(metrics or {})},
     )
     return save_model(translator, Path(out) if out is not None else run / "export" / name, card)
