@@ -98,7 +98,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from .train import TrainConfig, apply_overrides, fit, load_checkpoint, load_config
 
-    overrides = list(args.set or [])
+    overrides: list[str] = []
     for flag, key in (
         ("out", "run.out"),
         ("steps", "optim.steps"),
@@ -115,6 +115,7 @@ def _train(args: argparse.Namespace) -> int:
             import json
 
             overrides.append(f"{key}={json.dumps(value)}")
+    overrides += args.set or []  # explicit overrides win over the shortcuts
     resume = args.resume
     if args.config is not None:
         config = load_config(args.config)
@@ -246,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit IHC <-> IF generators (CycleGAN) on unpaired IHC and IF images",
         description=(
             "Fit IHC <-> IF generators. Settings come from --config (JSON or YAML), then the "
-            "shortcuts below, then --set section.field=value overrides. Under torchrun the "
-            "same command trains on several processes."
+            "shortcuts below, then --set section.field=value overrides (which win). Under "
+            "torchrun the same command trains on several processes."
         ),
     )
     train.add_argument("--config", default=None, help="JSON or YAML training config")
@@ -261,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--if",
         dest="if_",
+        metavar="IF",
         nargs="+",
         default=None,
         help="IF images: multi-channel TIFFs or folders",

@@ -138,9 +138,12 @@ def test_padding_to_the_network_stride() -> None:
     assert resnet.to_ihc(resnet.to_if(torch.rand(2, 3, 30, 45))).shape == (2, 3, 30, 45)
 
 
-def test_tiles_have_no_seams() -> None:
+@pytest.mark.parametrize("context_out", [None, 4])
+def test_tiles_have_no_seams(context_out: int | None) -> None:
     torch.manual_seed(0)
-    net = ContextGenerator(3, 2, width=4, context_width=8, context_blocks=2).eval()
+    net = ContextGenerator(
+        3, 2, width=4, context_width=8, context_blocks=2, context_out=context_out
+    ).eval()
     x = torch.rand(1, 3, 300, 260)
     with torch.no_grad():
         whole = run_tiled(net, x, out_channels=2, multiple=4, tile=1024)
@@ -186,3 +189,11 @@ def test_top_level_names() -> None:
         assert getattr(restainaug, name) is not None
     with pytest.raises(AttributeError):
         restainaug.nope  # noqa: B018
+
+
+def test_context_out_reduces_the_upsampled_channels() -> None:
+    net = ContextGenerator(3, 2, width=4, context_width=8, context_blocks=1, context_out=3)
+    assert net.head[0].in_channels == 4 + 3
+    assert net(torch.rand(1, 3, 16, 16)).shape == (1, 2, 16, 16)
+    plain = ContextGenerator(3, 2, width=4, context_width=8, context_blocks=1)
+    assert plain.head[0].in_channels == 4 + 8 and plain.receptive_field == net.receptive_field

@@ -131,6 +131,9 @@ class ContextGenerator(nn.Module):
         context_blocks: residual blocks in the context branch.
         head_width: channels of the hidden 1x1 layer of the head.
         factor: downsampling factor of the context branch (a power of two).
+        context_out: channels the context branch hands to the full-resolution head, reduced
+            by a 1x1 convolution before upsampling (``None``: ``context_width``, no
+            reduction). Full-resolution tensors dominate the cost on CPUs, so this is cheap.
 
     Shape:
         - input: `(B, C_{in}, H, W)`, H and W multiples of `multiple`
@@ -151,6 +154,7 @@ class ContextGenerator(nn.Module):
         context_blocks: int = 3,
         head_width: int = 32,
         factor: int = 4,
+        context_out: int | None = None,
     ) -> None:
         super().__init__()
         if factor < 1 or factor & (factor - 1):
@@ -162,9 +166,13 @@ class ContextGenerator(nn.Module):
         self.context_in = nn.Sequential(
             nn.Conv2d(in_channels, context_width, 3, padding=1), nn.ReLU(inplace=True)
         )
-        self.context = nn.Sequential(*[_ContextBlock(context_width) for _ in range(context_blocks)])
+        blocks: list[nn.Module] = [_ContextBlock(context_width) for _ in range(context_blocks)]
+        if context_out is not None:
+            blocks += [nn.Conv2d(context_width, context_out, 1), nn.ReLU(inplace=True)]
+        self.context = nn.Sequential(*blocks)
+        out = context_width if context_out is None else context_out
         self.head = nn.Sequential(
-            nn.Conv2d(width + context_width, head_width, 1),
+            nn.Conv2d(width + out, head_width, 1),
             nn.ReLU(inplace=True),
             nn.Conv2d(head_width, out_channels, 1),
             nn.Tanh(),

@@ -42,10 +42,11 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {
         "generator": {
             "type": "context",
-            "width": 16,
+            "width": 8,
             "context_width": 32,
             "context_blocks": 3,
-            "head_width": 32,
+            "context_out": 16,
+            "head_width": 16,
             "factor": 4,
         },
         "discriminator": {"ndf": 32, "n_layers": 3},
