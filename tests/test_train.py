@@ -272,6 +272,24 @@ def test_paired_supervision_term(tmp_path: Path) -> None:
     losses = trainer.train_step(x, y, x, y)
     assert losses["paired_A"] > 0 and losses["paired_B"] > 0
     assert "paired_A" not in trainer.train_step(x, y)
+    one_way = Trainer(apply_overrides(cfg, ["optim.lambda_paired_ihc=0"]), CHANNELS, Distributed())
+    one_way_losses = one_way.train_step(x, y, x, y)
+    assert "paired_A" in one_way_losses and "paired_B" not in one_way_losses
     result = fit(cfg)
     header = (result.out / "log.csv").read_text().splitlines()[0].split(",")
     assert {"paired_A", "paired_B"} <= set(header)
+
+
+def test_residual_channels_are_latent_and_exported_as_other(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cfg = tiny_config(out, "model.residual_channels=1", "optim.steps=2")
+    trainer = Trainer(cfg, CHANNELS, Distributed())
+    assert trainer.gens.ihc_to_if(torch.zeros(1, 3, 32, 32)).shape[1] == 3
+    assert trainer.discs.d_if.model[0].in_channels == 2  # the discriminator sees data channels
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 2, 32, 32)
+    assert trainer.train_step(x, y)["residual"] > 0
+    fit(cfg)
+    model = load_model(export_run(out, "with-residual"))
+    assert [c.role for c in model.channels] == ["nuclear", "marker", "other"]
+    tile = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    assert RestainTransform(model=model, p=1.0, seed=0)(tile).shape == tile.shape

@@ -116,11 +116,18 @@ class ModelConfig:
             ``{"ngf": 32}``); ``in_channels``/``out_channels`` are set from the data.
         discriminator: keys that replace those of the size's PatchGAN config
             (``ndf``, ``n_layers``).
+        residual_channels: latent IF channels (role ``"other"``) added after the data's
+            channels: what the stains do not explain (texture, scanner noise), like the
+            residual of the optical translator. The discriminator never sees them; real IF
+            enters the IF -> IHC generator with them at zero; ``optim.lambda_residual``
+            keeps them small. Re-staining operations leave them alone, so re-stained images
+            keep the texture of the original.
     """
 
     size: str = "small"
     generator: dict[str, Any] = field(default_factory=dict)
     discriminator: dict[str, Any] = field(default_factory=dict)
+    residual_channels: int = 0
 
     def generator_config(self, in_channels: int, out_channels: int) -> dict[str, Any]:
         """The generator config dict for `restainaug.models.networks.build_generator`."""
@@ -156,8 +163,13 @@ class OptimConfig:
             loss is defined between 3-channel IHC and C-channel IF (see the training docs).
         optical_scale: IF value (nominal scale) of one unit of optical density, used by the
             ``"optical"`` identity stand-in.
-        lambda_paired: weight of the supervised L1 terms on paired synthetic fields,
-            ``|G_A(a) - b| + |G_B(b) - a|`` (0: plain unpaired CycleGAN).
+        lambda_residual: weight of the L1 penalty on the latent residual channels
+            (``model.residual_channels``).
+        lambda_paired: weight of the supervised L1 term ``|G_A(a) - b|`` (IHC -> IF) on
+            paired synthetic fields (0: plain unpaired CycleGAN).
+        lambda_paired_ihc: weight of the IF -> IHC term ``|G_B(b) - a|``; ``None`` uses
+            ``lambda_paired``. ``0`` leaves the IHC rendering to the unpaired terms, so it
+            is not pulled towards the look of synthetic tissue.
         pool_size: images kept in each image pool (0 disables the pool).
         grad_clip: clip the gradient norm of each network group; ``None`` for no clipping.
     """
@@ -173,6 +185,8 @@ class OptimConfig:
     identity: str = "auto"
     optical_scale: float = 1.5
     lambda_paired: float = 0.0
+    lambda_paired_ihc: float | None = None
+    lambda_residual: float = 1.0
     pool_size: int = 50
     grad_clip: float | None = None
 
@@ -300,6 +314,7 @@ class TrainConfig:
         for name, value in (
             ("data.synthetic", d.synthetic),
             ("data.paired_synthetic", d.paired_synthetic),
+            ("model.residual_channels", m.residual_channels),
             ("data.val_synthetic", d.val_synthetic),
             ("data.workers", d.workers),
             ("optim.pool_size", o.pool_size),
@@ -311,6 +326,10 @@ class TrainConfig:
                 raise bad(name, "an int >= 0", value)
         if o.decay_steps is not None and not 0 <= o.decay_steps <= o.steps:
             raise bad("optim.decay_steps", f"None or 0..{o.steps} (optim.steps)", o.decay_steps)
+        if not o.lambda_residual >= 0:
+            raise bad("optim.lambda_residual", "a number >= 0", o.lambda_residual)
+        if o.lambda_paired_ihc is not None and not o.lambda_paired_ihc >= 0:
+            raise bad("optim.lambda_paired_ihc", "None or a number >= 0", o.lambda_paired_ihc)
         if not o.lambda_paired >= 0:
             raise bad("optim.lambda_paired", "a number >= 0", o.lambda_paired)
         if o.lambda_paired > 0 and d.paired_synthetic == 0:

@@ -80,6 +80,8 @@ def export_run(
     state = load_checkpoint(checkpoint if checkpoint is not None else run)
     config = TrainConfig.from_dict(state["config"], source=f"checkpoint of {run}")
     channels = [Channel(c["name"], c["role"]) for c in state["channels"]]
+    r = config.model.residual_channels
+    channels += [Channel(f"residual{i}" if r > 1 else "residual", "other") for i in range(r)]
     c = len(channels)
     cfg_a = config.model.generator_config(3, c)
     cfg_b = config.model.generator_config(c, 3)

@@ -81,15 +81,33 @@ class CycleGenerators(nn.Module):
     One ``forward`` per step keeps ``DistributedDataParallel`` to its one-forward,
     one-backward contract.
 
+    With ``residual`` latent channels, ``G_A`` outputs ``C + residual`` channels and
+    ``G_B`` takes them; IF-domain images (``C`` channels) enter ``G_B`` with the residual at
+    zero, and every IF-domain output below is cut to its first ``C`` channels (what real IF
+    and the discriminator have), except ``fake_if_full``.
+
     Args:
         ihc_to_if: config of ``G_A`` (IHC -> IF) for `build_generator`.
         if_to_ihc: config of ``G_B`` (IF -> IHC).
+        residual: latent residual channels at the end of the IF side.
     """
 
-    def __init__(self, ihc_to_if: dict[str, Any], if_to_ihc: dict[str, Any]) -> None:
+    def __init__(
+        self, ihc_to_if: dict[str, Any], if_to_ihc: dict[str, Any], residual: int = 0
+    ) -> None:
         super().__init__()
         self.ihc_to_if = build_generator(ihc_to_if)
         self.if_to_ihc = build_generator(if_to_ihc)
+        self.residual = int(residual)
+
+    def _pad(self, b: torch.Tensor) -> torch.Tensor:
+        if not self.residual:
+            return b
+        zeros = b.new_zeros(b.shape[0], self.residual, *b.shape[2:])
+        return torch.cat([b, zeros], dim=1)
+
+    def _cut(self, y: torch.Tensor) -> torch.Tensor:
+        return y[:, : y.shape[1] - self.residual] if self.residual else y
 
     def forward(
         self,
@@ -116,21 +134,22 @@ class CycleGenerators(nn.Module):
             G_B(idt_ihc)``, ``pair_if = G_A(pair_ihc)``, ``pair_ihc = G_B(pair_if)`` when
             asked for.
         """
-        fake_if = self.ihc_to_if(real_ihc)
-        fake_ihc = self.if_to_ihc(real_if)
+        fake_if_full = self.ihc_to_if(real_ihc)
+        fake_ihc = self.if_to_ihc(self._pad(real_if))
         out = {
-            "fake_if": fake_if,
-            "rec_ihc": self.if_to_ihc(fake_if),
+            "fake_if": self._cut(fake_if_full),
+            "fake_if_full": fake_if_full,
+            "rec_ihc": self.if_to_ihc(fake_if_full),
             "fake_ihc": fake_ihc,
-            "rec_if": self.ihc_to_if(fake_ihc),
+            "rec_if": self._cut(self.ihc_to_if(fake_ihc)),
         }
         if idt_if is not None:
-            out["idt_if"] = self.ihc_to_if(idt_if)
+            out["idt_if"] = self._cut(self.ihc_to_if(idt_if))
         if idt_ihc is not None:
-            out["idt_ihc"] = self.if_to_ihc(idt_ihc)
+            out["idt_ihc"] = self.if_to_ihc(self._pad(idt_ihc))
         if pair_ihc is not None and pair_if is not None:
-            out["pair_if"] = self.ihc_to_if(pair_ihc)
-            out["pair_ihc"] = self.if_to_ihc(pair_if)
+            out["pair_if"] = self._cut(self.ihc_to_if(pair_ihc))
+            out["pair_ihc"] = self.if_to_ihc(self._pad(pair_if))
         return out
 
 

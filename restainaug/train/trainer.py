@@ -117,8 +117,9 @@ class Trainer:
             )
         self.optical = _Optical(self.channels, o.optical_scale, device)
         init = torch.Generator().manual_seed(config.run.seed)
+        r = config.model.residual_channels
         self.gens = CycleGenerators(
-            config.model.generator_config(3, c), config.model.generator_config(c, 3)
+            config.model.generator_config(3, c + r), config.model.generator_config(c + r, 3), r
         )
         self.discs = Discriminators(c, **config.model.discriminator_config())
         for net in (self.gens, self.discs):
@@ -178,6 +179,7 @@ class Trainer:
             Loss values (floats) named as in the reference (``G_A``, ``cycle_A``, ``D_A`` ...).
         """
         o = self.config.optim
+        c_data = len(self.channels)
         fmt = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         a = (ihc.to(self.device, non_blocking=True) * 2 - 1).contiguous(memory_format=fmt)
         b = (if_.to(self.device, non_blocking=True).clamp(0, 1) * 2 - 1).contiguous(
@@ -209,9 +211,14 @@ class Trainer:
             if w_idt:
                 losses["idt_A"] = identity_loss(out["idt_if"], b) * w_idt  # G_A(B) ~ B
                 losses["idt_B"] = identity_loss(out["idt_ihc"], a) * w_idt  # G_B(A) ~ A
+            if self.gens.residual and o.lambda_residual:
+                residual = out["fake_if_full"][:, c_data:]
+                losses["residual"] = residual.float().abs().mean() * o.lambda_residual
             if pa is not None and pb is not None:
+                w_ihc = o.lambda_paired if o.lambda_paired_ihc is None else o.lambda_paired_ihc
                 losses["paired_A"] = identity_loss(out["pair_if"], pb) * o.lambda_paired
-                losses["paired_B"] = identity_loss(out["pair_ihc"], pa) * o.lambda_paired
+                if w_ihc:
+                    losses["paired_B"] = identity_loss(out["pair_ihc"], pa) * w_ihc
             loss_g = sum(losses.values())
         self.scaler.scale(loss_g).backward()
         self.scaler.unscale_(self.opt_g)
