@@ -6,6 +6,8 @@ Sub-commands:
   grid of the original, its IF channels and re-stained variants;
 * ``restainaug models``: list the models the registry finds (offline);
 * ``restainaug synth``: write a labelled synthetic data set (IHC, IF, labels, manifest);
+* ``restainaug generate``: write re-stained variants of a labelled folder with their labels
+  and a manifest (an in-silico data set, see `restainaug.generate`);
 * ``restainaug evaluate``: score translators against nucleus labels and real IF, next to
   ``optical`` (see `restainaug.evaluation`);
 * ``restainaug train``: fit IHC <-> IF generators on unpaired images (see `restainaug.train`);
@@ -66,6 +68,32 @@ def _synth(args: argparse.Namespace) -> int:
     config = SynthConfig(**overrides)
     manifest = write_dataset(args.out, args.n, config, seed=args.seed, show_progress=not args.quiet)
     print(f"restainaug synth: {args.n} fields ({args.marker} marker) in {manifest.parent}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import json
+
+    from .generate import generate
+
+    path = generate(
+        args.images,
+        args.labels if args.labels is not None else args.images,
+        args.out,
+        args.variants,
+        model=args.model,
+        policy=args.policy,
+        seed=args.seed,
+        device=args.device,
+        batch_size=args.batch_size,
+        include_original=not args.no_original,
+        show_progress=not args.quiet,
+    )
+    manifest = json.loads(path.read_text())
+    if manifest["complete"]:
+        print(f"restainaug generate: {len(manifest['outputs'])} outputs in {path.parent}")
+    else:
+        print(f"restainaug generate: this shard is done; {path} is written when all are")
     return 0
 
 
@@ -205,6 +233,49 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="data set seed")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_synth)
+    generate = sub.add_parser(
+        "generate",
+        help="write re-stained variants of labelled images with their labels and a manifest",
+        description=(
+            "Write VARIANTS re-stained copies of every image in --images, with its labels "
+            "from --labels copied, and a manifest from which any output can be regenerated. "
+            "Reruns resume; under torchrun every process writes its share."
+        ),
+    )
+    generate.add_argument(
+        "--images", required=True, metavar="DIR", help="folder of IHC images (8-bit RGB)"
+    )
+    generate.add_argument(
+        "--labels",
+        default=None,
+        metavar="DIR",
+        help="folder of instance label images (default: --images)",
+    )
+    generate.add_argument(
+        "--out", required=True, metavar="DIR", help="destination folder (resumes if it exists)"
+    )
+    generate.add_argument(
+        "--variants", type=int, default=6, metavar="N", help="re-stained variants per image"
+    )
+    generate.add_argument(
+        "--policy",
+        default="default",
+        choices=["default", "nuclear", "membrane", "remove", "counterstain"],
+        help="re-staining policy (see restainaug.presets)",
+    )
+    generate.add_argument("--model", default="default", help="model name or path")
+    generate.add_argument(
+        "--device", default=None, help="cpu (default), cuda (one GPU per torchrun rank) or auto"
+    )
+    generate.add_argument("--seed", type=int, default=0, help="data set seed")
+    generate.add_argument(
+        "--batch-size", type=int, default=8, help="images of the same size re-stained together"
+    )
+    generate.add_argument(
+        "--no-original", action="store_true", help="do not write the input images as _v0"
+    )
+    generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    generate.set_defaults(func=_generate)
     evaluate = sub.add_parser(
         "evaluate",
         help="score translators on labelled IHC (nuclear and marker AUC, Dice, cycle, "

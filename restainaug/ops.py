@@ -95,8 +95,12 @@ class IFContext:
         if "nuclei" not in self._cache:
             if self.labels is not None:
                 ids = self.labels.to(self.reference.dtype)
-                if bool(ids.amax() <= 1):  # a binary mask: its connected components are the nuclei
-                    ids = nu.connected_components(ids > 0)
+                # A binary mask: its connected components are the nuclei. Decided per sample,
+                # so that a sample's nuclei do not depend on the rest of its batch.
+                binary = ids.amax(dim=(1, 2, 3)) <= 1
+                if bool(binary.any()):
+                    ids = ids.clone()
+                    ids[binary] = nu.connected_components(ids[binary] > 0).to(ids.dtype)
             else:
                 ids = nu.nuclei_from_channel(self.reference[:, self.nuclear : self.nuclear + 1])
             self._cache["nuclei"] = ids

@@ -134,6 +134,15 @@ def test_binary_mask_labels_are_split_into_nuclei() -> None:
     assert len(binary.nuclei().unique()) - 1 == len(np.unique(lab)) - 1
 
 
+def test_binary_masks_are_recognised_per_sample() -> None:
+    _, x, lab = _ctx_and_disks()
+    ids = torch.from_numpy(lab)[None, None].float()
+    mask = (ids > 0).float()
+    batch = IFContext(x.expand(2, -1, -1, -1), 0, 1, torch.cat([mask, ids])).nuclei()
+    assert torch.equal(batch[0:1], IFContext(x, 0, 1, mask).nuclei())  # split alone and in a batch
+    assert torch.equal(batch[1:2], ids)  # labelled ids are kept next to a binary mask
+
+
 def test_cytoplasm_marker_is_outside_nuclei() -> None:
     ctx, x, lab = _ctx_and_disks()
     op = MarkerToCytoplasm(fraction=1.0, intensity=0.5, variation=0.0, cell_radius=4)
