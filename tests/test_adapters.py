@@ -82,8 +82,13 @@ def test_torchvision_compose_passes_other_items_through(ihc_tile: np.ndarray) ->
 
 def test_torchvision_pil_and_argument_checks(ihc_tile: np.ndarray) -> None:
     t = RestainTransformV2(p=1.0, seed=0)
+    assert t.params is None
     out = t(PIL.Image.fromarray(ihc_tile))
     assert isinstance(out, PIL.Image.Image) and out.size == (64, 64)
+    # The last draw replays exactly through the wrapped transform.
+    assert t.params is t.restain.params and t.params is not None
+    replay = t.restain(ihc_tile, params=t.params)
+    assert np.array_equal(replay, np.asarray(out))
     with pytest.raises(ValueError, match="RGB PIL"):
         t(PIL.Image.fromarray(ihc_tile[..., 0]))
     with pytest.raises(TypeError, match="not both"):

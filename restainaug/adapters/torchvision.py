@@ -70,6 +70,11 @@ class RestainTransformV2(v2.Transform):
         self.restain = transform if transform is not None else RestainTransform(**kwargs)
         self.mask_as_labels = mask_as_labels
 
+    @property
+    def params(self) -> dict[str, torch.Tensor] | None:
+        """The parameters of the last call (replay them with ``self.restain(x, params=...)``)."""
+        return self.restain.params
+
     def _restain_one(self, inpt: Any, labels: Any, params: dict[str, torch.Tensor]) -> Any:
         if isinstance(inpt, PIL.Image.Image):
             if inpt.mode != "RGB":
