@@ -96,6 +96,7 @@ def export_run(
     translator = GeneratorTranslator(nets["ihc_to_if"], nets["if_to_ihc"], channels, name=name)
     from .. import __version__
 
+    validation = _last_val(run)
     card = ModelCard(
         name=name,
         channels=channels,
@@ -112,6 +113,6 @@ def export_run(
             "config": state["config"],
             **(extra or {}),
         },
-        metrics={**({"validation": _last_val(run)} if _last_val(run) else {}), **(metrics or {})},
+        metrics={**({"validation": validation} if validation else {}), **(metrics or {})},
     )
     return save_model(translator, Path(out) if out is not None else run / "export" / name, card)

@@ -80,21 +80,19 @@ class RunLogger:
 
     def log(self, step: int, values: dict[str, float]) -> None:
         """One row of training losses and rates."""
-        if not self.enabled:
-            return
-        self._train.write({"step": step, **values})
-        if self._tb is not None:
-            for k, v in values.items():
-                self._tb.add_scalar(f"train/{k}", v, step)
+        self._write(self._train if self.enabled else None, "train", step, values)
 
     def log_val(self, step: int, values: dict[str, float]) -> None:
         """One row of validation metrics."""
-        if not self.enabled:
+        self._write(self._val if self.enabled else None, "val", step, values)
+
+    def _write(self, table: _Csv | None, tag: str, step: int, values: dict[str, float]) -> None:
+        if table is None:
             return
-        self._val.write({"step": step, **values})
+        table.write({"step": step, **values})
         if self._tb is not None:
             for k, v in values.items():
-                self._tb.add_scalar(f"val/{k}", v, step)
+                self._tb.add_scalar(f"{tag}/{k}", v, step)
 
     def image(self, step: int, grid: np.ndarray) -> Path | None:
         """Write a sample grid as ``samples/step-NNNNNN.png``."""

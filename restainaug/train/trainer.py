@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..stains import DAB, HEMATOXYLIN, od_to_rgb, rgb_to_od, stain_matrix
+from ..stains import OpticalTranslator
 from ..translator import Channel
 from .config import TrainConfig
 from .distributed import Distributed
@@ -41,15 +41,18 @@ __all__ = ["Trainer"]
 
 
 class _Optical:
-    """The analytic IHC <-> IF stand-in of the ``"optical"`` identity term (``[-1, 1]`` scale)."""
+    """The analytic IHC <-> IF stand-in of the ``"optical"`` identity term (``[-1, 1]`` scale).
+
+    Colour (de)convolution of `OpticalTranslator` (absolute residual, dropped): the
+    hematoxylin and DAB amounts, times ``scale``, are the nuclear and marker channels.
+    """
 
     def __init__(self, channels: tuple[Channel, ...], scale: float, device: torch.device) -> None:
         roles = [c.role for c in channels]
         self.nuclear = roles.index("nuclear")
         self.marker = roles.index("marker") if "marker" in roles else None
         self.channels, self.scale = len(channels), float(scale)
-        m = stain_matrix(HEMATOXYLIN, DAB).float()
-        self.stains, self.unmix = m.to(device), torch.linalg.inv(m).to(device)
+        self.optical = OpticalTranslator(residual="absolute").to(device)
 
     def ihc_from_if(self, b: torch.Tensor) -> torch.Tensor:
         v = (b.float() + 1) / 2 / self.scale
@@ -57,11 +60,10 @@ class _Optical:
         amounts[:, 0] = v[:, self.nuclear]
         if self.marker is not None:
             amounts[:, 1] = v[:, self.marker]
-        od = torch.einsum("bkhw,kc->bchw", amounts, self.stains)
-        return od_to_rgb(od) * 2 - 1
+        return self.optical.to_ihc(amounts) * 2 - 1
 
     def if_from_ihc(self, a: torch.Tensor) -> torch.Tensor:
-        c = torch.einsum("bchw,ck->bkhw", rgb_to_od((a.float() + 1) / 2), self.unmix)
+        c = self.optical.to_if((a.float() + 1) / 2)
         out = torch.zeros(a.shape[0], self.channels, *a.shape[2:], device=a.device)
         out[:, self.nuclear] = c[:, 0]
         if self.marker is not None:
