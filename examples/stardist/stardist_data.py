@@ -1,0 +1,164 @@
+"""Data settings of the StarDist example: which fields to train, validate and test on.
+
+Every setting returns a `Setting`: labelled RGB fields (uint8 ``(H, W, 3)`` with int32
+instance labels) for the source stain (train, validation) and the target stain (test), and,
+for the in-domain reference arm, training and validation fields in the target stain.
+
+* ``synthetic``: the paper's setting with `restainaug.synth`: train on membrane-marker IHC,
+  test on nuclear-marker IHC (DAB-brown nuclei the training set never shows).
+* ``deepliif``: real fields: train on the hematoxylin-only panels of the DeepLIIF images (IHC
+  with no marker stain), test on their Ki67 panels (brown nuclei). Each 512x512 field is cut
+  into four 256x256 quadrants; fold 0 trains on quadrants 0 and 3 of every field and tests on
+  1 and 2, fold 1 the other way round, so no test tissue is seen in training.
+* ``folders``: your own images and instance labels, paired by name.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from restainaug.data import pair_folders, read_deepliif, read_image, read_labels
+from restainaug.synth import SynthConfig, synthesize
+
+Fields = list[tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Setting:
+    """The fields of one experiment (one fold).
+
+    Attributes:
+        name: setting and fold, e.g. ``"deepliif-fold0"``.
+        train, val: source-stain fields (validation sets the detection thresholds).
+        test: target-stain fields, never used for training or model selection.
+        ref_train, ref_val: target-stain fields for the in-domain reference arm (empty when
+            there are none).
+        notes: what the source and target stains are, for the report.
+    """
+
+    name: str
+    train: Fields
+    val: Fields
+    test: Fields
+    ref_train: Fields = field(default_factory=list)
+    ref_val: Fields = field(default_factory=list)
+    notes: str = ""
+
+
+def _synth(n: int, size: int, marker: str, seed: int) -> Fields:
+    cfg = SynthConfig(size=(size, size), marker=marker)  # type: ignore[arg-type]
+    out = []
+    for i in range(n):
+        f = synthesize(cfg, seed=seed * 100_003 + i)
+        out.append((f.ihc, f.labels.astype(np.int32)))
+    return out
+
+
+def synthetic(n_train: int, n_val: int, n_test: int, size: int = 256) -> list[Setting]:
+    """Membrane-marker fields to train on, nuclear-marker fields to test on (one fold).
+
+    Field seeds differ between every split, so no field is shared.
+    """
+    return [
+        Setting(
+            name="synthetic",
+            train=_synth(n_train, size, "membrane", seed=1),
+            val=_synth(n_val, size, "membrane", seed=2),
+            test=_synth(n_test, size, "nuclear", seed=3),
+            ref_train=_synth(n_train, size, "nuclear", seed=4),
+            ref_val=_synth(n_val, size, "nuclear", seed=5),
+            notes="train: synthetic membrane-marker IHC; test: synthetic nuclear-marker IHC",
+        )
+    ]
+
+
+def _quadrants(a: np.ndarray) -> list[np.ndarray]:
+    h, w = a.shape[0] // 2, a.shape[1] // 2
+    return [a[:h, :w], a[:h, w:], a[h:, :w], a[h:, w:]]
+
+
+def deepliif(shared_data: str | os.PathLike[str]) -> list[Setting]:
+    """Two folds over the quadrants of the DeepLIIF fields (see the module docstring)."""
+    folder = Path(shared_data) / "deepliif" / "train"
+    paths = sorted(folder.glob("*.png"))
+    if not paths:
+        raise ValueError(f"deepliif: no DeepLIIF images (*.png) in {folder}.")
+    tiles = []  # per field: (hematoxylin quadrants, Ki67 quadrants, label quadrants)
+    for path in paths:
+        f = read_deepliif(path)
+        tiles.append((_quadrants(f.hematoxylin), _quadrants(f.ihc), _quadrants(f.labels)))
+    settings = []
+    for fold, (train_q, test_q) in enumerate([((0, 3), (1, 2)), ((1, 2), (0, 3))]):
+
+        def pick(panel: int, quads: tuple[int, ...]) -> Fields:
+            return [
+                (np.ascontiguousarray(t[panel][q]), np.ascontiguousarray(t[2][q]).astype(np.int32))
+                for t in tiles
+                for q in quads
+            ]
+
+        # Few fields: thresholds are set on the training tiles themselves (source stain).
+        train = pick(0, train_q)
+        ref = pick(1, train_q)
+        settings.append(
+            Setting(
+                name=f"deepliif-fold{fold}",
+                train=train,
+                val=train,
+                test=pick(1, test_q),
+                ref_train=ref,
+                ref_val=ref,
+                notes="train: DeepLIIF hematoxylin-only panels; test: Ki67 IHC panels of "
+                "other quadrants",
+            )
+        )
+    return settings
+
+
+def _read(images: str | os.PathLike[str], labels: str | os.PathLike[str]) -> Fields:
+    out = []
+    for pair in pair_folders(images, labels):
+        image = read_image(pair.image)
+        if image.ndim != 3 or image.shape[-1] < 3:
+            raise ValueError(f"{pair.image}: expected an RGB image, got shape {image.shape}.")
+        if image.dtype != np.uint8:
+            raise ValueError(f"{pair.image}: expected 8-bit RGB, got {image.dtype}.")
+        out.append((image[..., :3], read_labels(pair.labels).astype(np.int32)))
+    return out
+
+
+def folders(
+    images: str,
+    labels: str,
+    test_images: str,
+    test_labels: str,
+    val_fraction: float = 0.2,
+    reference: tuple[str, str] | None = None,
+) -> list[Setting]:
+    """Your own data: training fields (a share held out for validation) and test fields."""
+    train = _read(images, labels)
+    n_val = max(1, round(len(train) * val_fraction)) if len(train) > 1 else 0
+    val = train[-n_val:] if n_val else train
+    train = train[:-n_val] if n_val else train
+    ref_train: Fields = []
+    ref_val: Fields = []
+    if reference is not None:
+        ref = _read(*reference)
+        n_ref = max(1, round(len(ref) * val_fraction)) if len(ref) > 1 else 0
+        ref_val = ref[-n_ref:] if n_ref else ref
+        ref_train = ref[:-n_ref] if n_ref else ref
+    return [
+        Setting(
+            name="folders",
+            train=train,
+            val=val,
+            test=_read(test_images, test_labels),
+            ref_train=ref_train,
+            ref_val=ref_val,
+            notes=f"train: {images}; test: {test_images}",
+        )
+    ]

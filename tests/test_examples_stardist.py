@@ -1,0 +1,83 @@
+"""The StarDist example: a tiny end-to-end run of every arm, and its report arithmetic."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_examples_monai_torchvision import ROOT, run_example
+
+EXAMPLE = ROOT / "examples" / "stardist"
+
+
+def _module():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(EXAMPLE))
+    spec = importlib.util.spec_from_file_location("train_stardist", EXAMPLE / "train_stardist.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stardist_smoke_runs_every_arm(tmp_path: Path) -> None:
+    pytest.importorskip("stardist")
+    pytest.importorskip("tensorflow")
+    import restainaug
+
+    out = tmp_path / "out"
+    text = run_example(
+        "stardist/train_stardist.py", "--smoke", "--out", str(out), "--work", str(tmp_path / "w"),
+        timeout=600,
+    )  # fmt: skip
+    arms = ["none", "hed", "restain", "insilico", "optical", "reference"]
+    if restainaug.DEFAULT_MODEL == "optical":
+        arms.remove("optical")
+        assert "arm 'optical' skipped" in text
+    with (out / "results.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["arm"] for r in rows] == arms
+    for r in rows:
+        assert r["setting"] == "synthetic" and r["steps"] == "2"
+        assert all(0.0 <= float(r[k]) <= 1.0 for k in ("f1", "precision", "recall"))
+    # The offline arm trained on the generated data set: originals + 1 variant per field.
+    made = sorted(p.name for p in (tmp_path / "w" / "synthetic").glob("insilico-*/images/*.png"))
+    assert len(made) == 2 * 3 and made[0].endswith("_v0.png") and made[1].endswith("_v1.png")
+    with (out / "summary.csv").open(newline="") as f:
+        assert [r["arm"] for r in csv.DictReader(f)] == arms
+    assert (out / "f1.png").stat().st_size > 1000
+
+
+def test_summary_means_spread_and_gap_closed() -> None:
+    ex = _module()
+    rows = [
+        {"arm": "none", "f1": 0.5, "precision": 0.6, "recall": 0.4},
+        {"arm": "none", "f1": 0.6, "precision": 0.6, "recall": 0.6},
+        {"arm": "restain", "f1": 0.75, "precision": 0.8, "recall": 0.7},
+        {"arm": "restain", "f1": 0.75, "precision": 0.8, "recall": 0.7},
+        {"arm": "reference", "f1": 0.95, "precision": 0.9, "recall": 1.0},
+    ]
+    summary = {e["arm"]: e for e in ex.summarise(rows)}
+    assert summary["none"]["f1"] == 0.55 and summary["none"]["runs"] == 2
+    assert summary["none"]["f1_sd"] == pytest.approx(np.std([0.5, 0.6], ddof=1), abs=1e-4)
+    assert summary["restain"]["f1_sd"] == 0.0
+    # (0.75 - 0.55) / (0.95 - 0.55) of the gap to the in-domain reference
+    assert summary["restain"]["gap_closed"] == pytest.approx(0.5)
+    assert summary["reference"]["gap_closed"] == pytest.approx(1.0)
+    no_ref = ex.summarise(rows[:4])
+    assert all(e["gap_closed"] == "" for e in no_ref)
+
+
+def test_flips_move_image_and_labels_together() -> None:
+    ex = _module()
+    f = ex.flips(np.random.default_rng(0))
+    x = np.arange(5 * 7 * 3, dtype=np.float32).reshape(5, 7, 3)
+    y = np.arange(5 * 7, dtype=np.int32).reshape(5, 7)
+    for _ in range(8):
+        x2, y2 = f(x, y)
+        # pixel values travel with their label: x[..., 0] == 3 * y everywhere
+        assert np.array_equal(x2[..., 0], 3 * y2)
