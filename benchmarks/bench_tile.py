@@ -5,7 +5,8 @@ decides whether it can be used online. This script times, per RGB uint8 tile (25
 default, cut from ``skimage.data.immunohistochemistry()`` and cycled):
 
 * ``RestainTransform(model=...)`` for each of ``--models`` (default: the default model and
-  ``optical``) as users call it (numpy uint8 (H, W, 3) in and out,
+  ``optical``; ``arch:fast`` is an untrained generator pair of the ``fast`` size, see
+  ``_models.py``) as users call it (numpy uint8 (H, W, 3) in and out,
   default policy), with ``p=1.0`` and with ``p=0.5`` as in a training loop;
 * the "two passes" alone: the translator's ``to_if`` then ``to_ihc`` on a (1, 3, H, W) float
   tensor under ``torch.no_grad()`` (no checks, parameter draws, policy or conversions);
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import _models
 import numpy as np
 import torch
 
@@ -124,11 +126,11 @@ def build_methods(
     """(name, factory) pairs; a factory builds the timed call and may raise (then reported)."""
 
     def restain(model: str, p: float) -> Callable[[], object]:
-        t = restainaug.RestainTransform(model=model, p=p, seed=0)
+        t = restainaug.RestainTransform(model=_models.load(model), p=p, seed=0)
         return cycling(tiles, t)
 
     def two_passes(model: str) -> Callable[[], object]:
-        tr = restainaug.load_model(model)
+        tr = _models.load(model)
         batches = [torch.from_numpy(t).permute(2, 0, 1)[None].float().div(255) for t in tiles]
         return cycling(batches, torch.no_grad()(lambda x: tr.to_ihc(tr.to_if(x))))
 
@@ -207,17 +209,25 @@ def version(dist: str) -> str:
         return "not installed"
 
 
-def header(args: argparse.Namespace, threads: int) -> str:
-    """Markdown header: date, machine, library versions and the timing protocol."""
-    lines = [
-        f"# restainaug per-tile benchmark ({args.tile}x{args.tile} RGB uint8, CPU)",
+def header_lines(title: str, threads: int) -> list[str]:
+    """Markdown header lines shared by the benchmarks: date, machine, library versions."""
+    return [
+        f"# {title}",
         "",
         f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- CPU: {cpu_model()}, {cpu_count()} cores available; torch threads: {threads}; "
         f"load average before the run: {load_average()}",
         f"- python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, "
         f"scikit-image {version('scikit-image')}, albumentations {version('albumentations')}, "
-        f"restainaug {restainaug.__version__}",
+        f"scipy {version('scipy')}, restainaug {restainaug.__version__}",
+    ]
+
+
+def header(args: argparse.Namespace, threads: int) -> str:
+    """Markdown header: date, machine, library versions and the timing protocol."""
+    title = f"restainaug per-tile benchmark ({args.tile}x{args.tile} RGB uint8, CPU)"
+    lines = [
+        *header_lines(title, threads),
         f"- {args.repeats} timed calls per method (interleaved rounds) after {args.warmup} "
         "warm-up calls; 4 tiles from skimage.data.immunohistochemistry(), cycled",
         "",
