@@ -50,6 +50,14 @@ def test_stardist_smoke_runs_every_arm(tmp_path: Path) -> None:
     with (out / "summary.csv").open(newline="") as f:
         assert [r["arm"] for r in csv.DictReader(f)] == arms
     assert (out / "f1.png").stat().st_size > 1000
+    table = (out / "summary.md").read_text()
+    assert all(f"| `{arm}` | 1 |" in table for arm in arms)
+    # A rerun with the same --out resumes: nothing is trained again, the results stay.
+    before = (out / "results.csv").read_text()
+    again = run_example("stardist/train_stardist.py", "--smoke", "--out", str(out), timeout=300)
+    assert f"resuming: {len(arms)} runs already in" in again
+    assert " seed 0 " not in again  # no run printed its scores: none was trained
+    assert (out / "results.csv").read_text() == before
 
 
 def test_summary_means_spread_and_gap_closed() -> None:

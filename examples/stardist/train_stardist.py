@@ -25,10 +25,11 @@ Settings (``--setting``): ``synthetic`` (membrane-marker -> nuclear-marker synth
         --test-images te/ --test-labels tel/
     python examples/stardist/train_stardist.py --smoke                   # seconds (CI)
 
-Writes ``results.csv`` (one row per setting, arm and seed, after each run), ``summary.csv``
-and ``f1.png`` (a bar chart) to ``--out``, and prints the table. A rerun with the same
-``--out`` and steps resumes: runs already in ``results.csv`` are kept, not repeated. F1,
-precision and recall are ``stardist.matching`` at IoU 0.5 on the test fields.
+Writes ``results.csv`` (one row per setting, arm and seed, after each run), ``summary.csv``,
+``summary.md`` (a Markdown table) and ``f1.png`` (a bar chart) to ``--out``, and prints the
+table. A rerun with the same ``--out`` and steps resumes: runs already in ``results.csv`` are
+kept, not repeated. F1, precision and recall are ``stardist.matching`` at IoU 0.5 on the test
+fields.
 """
 
 from __future__ import annotations
@@ -308,6 +309,17 @@ def print_table(summary: list[dict[str, Any]]) -> None:
         print(f"{e['arm']:>10} {e['runs']:>4}  {metrics}  {closed:>10}")
 
 
+def markdown(summary: list[dict[str, Any]], title: str) -> str:
+    """The summary as a Markdown table (mean ± standard deviation over runs)."""
+    lines = [f"**{title}**", "", "| arm | runs | F1 | precision | recall | gap closed |"]
+    lines.append("|---|---:|---:|---:|---:|---:|")
+    for e in summary:
+        cells = [f"{e[k]:.3f} ± {e[k + '_sd']:.3f}" for k in ("f1", "precision", "recall")]
+        closed = f"{e['gap_closed']:.0%}" if e["gap_closed"] != "" else "-"
+        lines.append(f"| `{e['arm']}` | {e['runs']} | {' | '.join(cells)} | {closed} |")
+    return "\n".join(lines) + "\n"
+
+
 def bar_chart(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     """F1 per arm: mean bar, one dot per run."""
     import matplotlib
@@ -402,9 +414,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = run(args, preset, settings, out, work)
     summary = summarise(rows)
     write_csv(out / "summary.csv", summary)
+    (out / "summary.md").write_text(markdown(summary, f"{title} ({preset.steps} steps)"))
     print_table(summary)
     bar_chart(rows, out / "f1.png", f"{title} ({preset.steps} steps)")
-    print(f"\nwrote {out / 'results.csv'}, {out / 'summary.csv'}, {out / 'f1.png'}")
+    print(f"\nwrote results.csv, summary.csv, summary.md and f1.png to {out}")
     return 0
 
 
