@@ -78,6 +78,9 @@ def test_summary_means_spread_and_gap_closed() -> None:
     assert summary["reference"]["gap_closed"] == pytest.approx(1.0)
     no_ref = ex.summarise(rows[:4])
     assert all(e["gap_closed"] == "" for e in no_ref)
+    # a reference within MIN_GAP of `none` leaves no gap to speak of
+    close = [*rows[:4], {"arm": "reference", "f1": 0.58, "precision": 0.6, "recall": 0.6}]
+    assert all(e["gap_closed"] == "" for e in ex.summarise(close))
 
 
 def test_flips_move_image_and_labels_together() -> None:

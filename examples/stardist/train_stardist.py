@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 ARMS = ("none", "hed", "restain", "insilico", "optical", "reference")
+MIN_GAP = 0.05  # F1 by which the reference must beat `none` for "gap closed" to be given
 Augmenter = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -281,7 +282,11 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and standard deviation per arm over seeds and folds; share of the gap closed."""
+    """Mean and standard deviation per arm over seeds and folds; share of the gap closed.
+
+    The share of the gap between ``none`` and ``reference`` that an arm closes is given only
+    when the reference beats ``none`` by at least `MIN_GAP` F1.
+    """
     by_arm: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_arm.setdefault(row["arm"], []).append(row)
@@ -294,7 +299,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             entry[key] = round(float(values.mean()), 4)
             entry[f"{key}_sd"] = round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4)
         gap = mean.get("reference", np.nan) - mean.get("none", np.nan)
-        closed = (mean[arm] - mean.get("none", np.nan)) / gap if gap > 0 else np.nan
+        # A share of a gap smaller than the noise between seeds means nothing: none then.
+        closed = (mean[arm] - mean.get("none", np.nan)) / gap if gap >= MIN_GAP else np.nan
         entry["gap_closed"] = round(float(closed), 3) if np.isfinite(closed) else ""
         out.append(entry)
     return out
