@@ -12,6 +12,7 @@ The caller's array is never modified; outputs keep type, layout, dtype and devic
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,31 @@ class Layout:
     batched: bool
     dtype: Any
     device: torch.device
+
+
+def resolve_device(requested: str | torch.device | None, what: str = "device") -> torch.device:
+    """The torch device for ``requested``: ``None`` is the CPU, ``"auto"`` CUDA when available.
+
+    A bare ``"cuda"`` is the GPU of this process's ``LOCAL_RANK`` (one per ``torchrun``
+    process).
+
+    Raises:
+        ValueError: if CUDA is requested but not available.
+    """
+    if requested is None:
+        return torch.device("cpu")
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(requested)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{what}: {str(requested)!r} was requested but CUDA is not available; use 'cpu'."
+            )
+        if device.index is None:
+            local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+            device = torch.device("cuda", local_rank % torch.cuda.device_count())
+    return device
 
 
 def _from_numpy(a: np.ndarray) -> torch.Tensor:

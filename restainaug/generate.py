@@ -47,6 +47,7 @@ from ._records import (
     sha256_of,
     start_manifest,
 )
+from ._validate import resolve_device
 from .data import Pair, pair_folders, read_size, write_image, write_labels
 from .models.registry import load_model
 from .ops import Op
@@ -104,21 +105,6 @@ def _read_field(pair: Pair) -> _Field:
         "labels_sha256": sha256_of(pair.labels),
     }
     return _Field(np.ascontiguousarray(image), labels, source)
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cpu")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    d = torch.device(device)
-    if d.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device: {device!r} was requested but CUDA is not available.")
-        if d.index is None:  # under torchrun: one GPU per local rank
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-            d = torch.device("cuda", local % torch.cuda.device_count())
-    return d
 
 
 def _policy(policy: str | Op, translator: Translator) -> tuple[Op, dict[str, str]]:
@@ -269,7 +255,7 @@ def generate(
         for o in outputs
         if o.index % world == rank and not (root / "records" / f"{o.name}.json").is_file()
     ]
-    transform = RestainTransform(translator, ops, p=1.0, seed=0, device=_device(device))
+    transform = RestainTransform(translator, ops, p=1.0, seed=0, device=resolve_device(device))
     common = {"model": settings["model"], "policy": policy_info}
 
     def run() -> Iterator[_Output]:
@@ -393,6 +379,6 @@ def regenerate(
     ops = policy if policy is not None else _policy(record["policy"]["name"], translator)[0]
     if repr(ops) != record["policy"]["description"]:
         raise ValueError(f"policy {ops!r} differs from the one recorded for {name}.")
-    transform = RestainTransform(translator, ops, p=1.0, seed=0, device=_device(device))
+    transform = RestainTransform(translator, ops, p=1.0, seed=0, device=resolve_device(device))
     params = decode_params(ops, record["params"])
     return transform(field.image[None], field.labels[None], params=params)[0]

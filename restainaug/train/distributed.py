@@ -9,6 +9,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from .._validate import resolve_device
+
 __all__ = ["Distributed", "setup_distributed"]
 
 
@@ -57,19 +59,6 @@ class Distributed:
             dist.destroy_process_group()
 
 
-def _device(requested: str, local_rank: int) -> torch.device:
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("run.device: CUDA was requested but is not available; use 'cpu'.")
-        if device.index is None:
-            device = torch.device("cuda", local_rank % torch.cuda.device_count())
-        torch.cuda.set_device(device)
-    return device
-
-
 def setup_distributed(requested_device: str = "auto") -> Distributed:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
@@ -83,7 +72,9 @@ def setup_distributed(requested_device: str = "auto") -> Distributed:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = _device(requested_device, local_rank)
+    device = resolve_device(requested_device, "run.device")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Distributed(rank, world, local_rank, device)
