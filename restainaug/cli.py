@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="data set seed")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_synth)
+    from .presets import POLICIES
+
     generate = sub.add_parser(
         "generate",
         help="write re-stained variants of labelled images with their labels and a manifest",
@@ -260,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--policy",
         default="default",
-        choices=["default", "nuclear", "membrane", "remove", "counterstain"],
+        choices=list(POLICIES),
         help="re-staining policy (see restainaug.presets)",
     )
     generate.add_argument("--model", default="default", help="model name or path")
