@@ -33,8 +33,8 @@ HEMATOXYLIN: tuple[float, float, float] = (0.650, 0.704, 0.286)
 #: DAB absorption vector (R, G, B), Ruifrok & Johnston (2001), as in scikit-image.
 DAB: tuple[float, float, float] = (0.268, 0.570, 0.776)
 
-#: Smallest transmitted fraction used in the logarithm (caps the optical density at 3).
 _LN10 = math.log(10.0)
+#: Smallest transmitted fraction used in the logarithm (caps the optical density at 3).
 _EPS = 1e-3
 #: Stain amount (optical density) below which the relative residual stops growing.
 _RESIDUAL_EPS = 0.05
