@@ -125,14 +125,13 @@ class CycleGenerators(nn.Module):
             real_if: real IF batch (domain B).
             idt_ihc: IHC-domain input for ``G_B``'s identity term (``None``: no term).
             idt_if: IF-domain input for ``G_A``'s identity term (``None``: no term).
-            pair_ihc: IHC of paired examples (``None``: no supervised term).
-            pair_if: IF of the same paired examples.
+            pair_ihc: IHC of paired examples for ``pair_if = G_A(pair_ihc)`` (``None``: none).
+            pair_if: IF of the same examples for ``pair_ihc = G_B(pair_if)`` (``None``: none).
 
         Returns:
             ``fake_if = G_A(A)``, ``rec_ihc = G_B(G_A(A))``, ``fake_ihc = G_B(B)``,
             ``rec_if = G_A(G_B(B))``, and ``idt_if = G_A(idt_if)``, ``idt_ihc =
-            G_B(idt_ihc)``, ``pair_if = G_A(pair_ihc)``, ``pair_ihc = G_B(pair_if)`` when
-            asked for.
+            G_B(idt_ihc)``, ``pair_if`` and ``pair_ihc`` when their inputs are given.
         """
         fake_if_full = self.ihc_to_if(real_ihc)
         fake_ihc = self.if_to_ihc(self._pad(real_if))
@@ -147,8 +146,9 @@ class CycleGenerators(nn.Module):
             out["idt_if"] = self._cut(self.ihc_to_if(idt_if))
         if idt_ihc is not None:
             out["idt_ihc"] = self.if_to_ihc(self._pad(idt_ihc))
-        if pair_ihc is not None and pair_if is not None:
+        if pair_ihc is not None:
             out["pair_if"] = self._cut(self.ihc_to_if(pair_ihc))
+        if pair_if is not None:
             out["pair_ihc"] = self.if_to_ihc(self._pad(pair_if))
         return out
 

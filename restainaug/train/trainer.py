@@ -194,6 +194,7 @@ class Trainer:
             idt_if, idt_ihc = self.optical.ihc_from_if(b), self.optical.if_from_ihc(a)
         w_idt = o.lambda_identity * o.lambda_cycle if self.identity != "none" else 0.0
         pa = pb = None
+        w_ihc = o.lambda_paired if o.lambda_paired_ihc is None else o.lambda_paired_ihc
         if o.lambda_paired > 0 and pair_ihc is not None and pair_if is not None:
             pa = (pair_ihc.to(self.device) * 2 - 1).contiguous(memory_format=fmt)
             pb = (pair_if.to(self.device).clamp(0, 1) * 2 - 1).contiguous(memory_format=fmt)
@@ -202,7 +203,14 @@ class Trainer:
         self.discs.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
         with self._autocast():
-            out = self.gens_ddp(a, b, idt_ihc if w_idt else None, idt_if if w_idt else None, pa, pb)
+            out = self.gens_ddp(
+                a,
+                b,
+                idt_ihc if w_idt else None,
+                idt_if if w_idt else None,
+                pa,
+                pb if w_ihc else None,  # G_B(pair_if) only when its term counts
+            )
             d_fake_if, d_fake_ihc = self.discs(out["fake_if"], out["fake_ihc"])
             losses = {
                 "G_A": gan_loss(d_fake_if, True),  # D_A(G_A(A))
@@ -217,7 +225,6 @@ class Trainer:
                 residual = out["fake_if_full"][:, c_data:]
                 losses["residual"] = residual.float().abs().mean() * o.lambda_residual
             if pa is not None and pb is not None:
-                w_ihc = o.lambda_paired if o.lambda_paired_ihc is None else o.lambda_paired_ihc
                 losses["paired_A"] = identity_loss(out["pair_if"], pb) * o.lambda_paired
                 if w_ihc:
                     losses["paired_B"] = identity_loss(out["pair_ihc"], pa) * w_ihc
