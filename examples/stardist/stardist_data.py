@@ -131,6 +131,13 @@ def _read(images: str | os.PathLike[str], labels: str | os.PathLike[str]) -> Fie
     return out
 
 
+def _hold_out(fields: Fields, fraction: float) -> tuple[Fields, Fields]:
+    """(train, validation): the last ``fraction`` of the fields, at least one, held out; a
+    single field serves as both."""
+    n = max(1, round(len(fields) * fraction)) if len(fields) > 1 else 0
+    return (fields[:-n], fields[-n:]) if n else (fields, fields)
+
+
 def folders(
     images: str,
     labels: str,
@@ -140,17 +147,8 @@ def folders(
     reference: tuple[str, str] | None = None,
 ) -> list[Setting]:
     """Your own data: training fields (a share held out for validation) and test fields."""
-    train = _read(images, labels)
-    n_val = max(1, round(len(train) * val_fraction)) if len(train) > 1 else 0
-    val = train[-n_val:] if n_val else train
-    train = train[:-n_val] if n_val else train
-    ref_train: Fields = []
-    ref_val: Fields = []
-    if reference is not None:
-        ref = _read(*reference)
-        n_ref = max(1, round(len(ref) * val_fraction)) if len(ref) > 1 else 0
-        ref_val = ref[-n_ref:] if n_ref else ref
-        ref_train = ref[:-n_ref] if n_ref else ref
+    train, val = _hold_out(_read(images, labels), val_fraction)
+    ref_train, ref_val = _hold_out(_read(*reference), val_fraction) if reference else ([], [])
     return [
         Setting(
             name="folders",

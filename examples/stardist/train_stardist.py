@@ -306,11 +306,16 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _cells(entry: dict[str, Any]) -> tuple[list[str], str]:
+    """``mean ± sd`` of F1, precision and recall, and the gap closed (``-`` when none)."""
+    cells = [f"{entry[k]:.3f} ± {entry[k + '_sd']:.3f}" for k in ("f1", "precision", "recall")]
+    return cells, f"{entry['gap_closed']:.0%}" if entry["gap_closed"] != "" else "-"
+
+
 def print_table(summary: list[dict[str, Any]]) -> None:
     print(f"\n{'arm':>10} {'runs':>4}  {'F1':>13}  {'precision':>13}  {'recall':>13}  gap closed")
     for e in summary:
-        cells = [f"{e[k]:.3f} ± {e[k + '_sd']:.3f}" for k in ("f1", "precision", "recall")]
-        closed = f"{e['gap_closed']:.0%}" if e["gap_closed"] != "" else "-"
+        cells, closed = _cells(e)
         metrics = "  ".join(f"{c:>13}" for c in cells)
         print(f"{e['arm']:>10} {e['runs']:>4}  {metrics}  {closed:>10}")
 
@@ -320,8 +325,7 @@ def markdown(summary: list[dict[str, Any]], title: str) -> str:
     lines = [f"**{title}**", "", "| arm | runs | F1 | precision | recall | gap closed |"]
     lines.append("|---|---:|---:|---:|---:|---:|")
     for e in summary:
-        cells = [f"{e[k]:.3f} ± {e[k + '_sd']:.3f}" for k in ("f1", "precision", "recall")]
-        closed = f"{e['gap_closed']:.0%}" if e["gap_closed"] != "" else "-"
+        cells, closed = _cells(e)
         lines.append(f"| `{e['arm']}` | {e['runs']} | {' | '.join(cells)} | {closed} |")
     return "\n".join(lines) + "\n"
 
