@@ -197,3 +197,79 @@ def test_context_out_reduces_the_upsampled_channels() -> None:
     assert net(torch.rand(1, 3, 16, 16)).shape == (1, 2, 16, 16)
     plain = ContextGenerator(3, 2, width=4, context_width=8, context_blocks=1)
     assert plain.head[0].in_channels == 4 + 8 and plain.receptive_field == net.receptive_field
+
+
+def _unmix_pair() -> tuple[torch.nn.Module, torch.nn.Module]:
+    from restainaug.models import StainRenderer, UnmixGenerator
+
+    torch.manual_seed(0)
+    net = {"width": 4, "context_width": 8, "context_blocks": 1, "head_width": 8}
+    unmix = UnmixGenerator(net=net).requires_grad_(False)
+    return unmix, StainRenderer(gain_nuclear=0.5, gain_marker=0.8)
+
+
+def test_unmix_pair_round_trips_exactly_and_renders_edits() -> None:
+    from restainaug.models import UNMIX_CHANNELS
+    from restainaug.stains import OpticalTranslator
+
+    unmix, render = _unmix_pair()
+    stains = torch.rand(2, 3, 32, 32) * torch.tensor([0.8, 0.8, 0.05]).view(1, 3, 1, 1)
+    x = OpticalTranslator(residual="absolute").to_ihc(stains + 0.02)  # no clipped pixels
+    v = unmix(x * 2 - 1)
+    assert v.shape == (2, len(UNMIX_CHANNELS), 32, 32)
+    assert float((render(v) * 0.5 + 0.5 - x).abs().max()) < 1e-4
+    c = (v + 1) * 0.5
+    assert torch.equal(c[:, 0:2], c[:, 2:4])  # the references copy the predictions
+    optical = OpticalTranslator().to_if(x)
+    assert torch.allclose(c[:, 4:6], optical[:, :2], atol=1e-5)
+
+    od = OpticalTranslator()
+    more = c.clone()
+    more[:, 0] += 0.4  # more nuclear stain: hematoxylin OD rises by gain * 0.4
+    h = od.to_if(render(more * 2 - 1) * 0.5 + 0.5)[:, 0]
+    assert torch.allclose(h, optical[:, 0] + 0.5 * 0.4, atol=2e-3)
+    none = c.clone()
+    none[:, 1] = 0.0  # no marker: DAB shrinks by (0 + eps) / (m + eps) everywhere
+    d = od.to_if(render(none * 2 - 1) * 0.5 + 0.5)[:, 1]
+    expected = optical[:, 1] * 0.05 / (c[:, 3] + 0.05)
+    assert torch.allclose(d, expected, atol=2e-3)
+
+
+def test_unmix_pair_saves_loads_and_tiles(tmp_path: Path) -> None:
+    from restainaug.models import UNMIX_CHANNELS
+    from restainaug.models.io import ModelCard
+
+    unmix, render = _unmix_pair()
+    channels = [Channel(n, r) for n, r in UNMIX_CHANNELS]
+    t = GeneratorTranslator(unmix, render, channels, name="unmix-test", tile_size=64)
+    net = {"width": 4, "context_width": 8, "context_blocks": 1, "head_width": 8}
+    card = ModelCard(
+        name="unmix-test",
+        channels=channels,
+        ihc_to_if={"type": "unmix", "in_channels": 3, "out_channels": 7, "net": net},
+        if_to_ihc={"type": "render", "in_channels": 7, "out_channels": 3, "gain_nuclear": 0.5,
+                   "gain_marker": 0.8},
+        licence="test",
+        tile_size=64,
+    )  # fmt: skip
+    loaded = load_model(save_model(t, tmp_path / "unmix-test", card))
+    x = torch.rand(1, 3, 150, 130) * 0.8 + 0.15  # larger than a tile: runs in tiles
+    with torch.no_grad():
+        a, b = t.to_if(x), loaded.to_if(x)
+        assert torch.allclose(a, b, atol=1e-5)
+        assert float((loaded.to_ihc(b) - x).abs().max()) < 1e-3
+    out = RestainTransform(model=loaded, p=1.0, seed=0)((x[0] * 255).to(torch.uint8))
+    assert out.shape == (3, 150, 130) and out.dtype == torch.uint8
+
+
+def test_unmix_pair_config_errors() -> None:
+    from restainaug.models import StainRenderer, UnmixGenerator
+
+    with pytest.raises(ValueError, match="maps 3 -> 7"):
+        UnmixGenerator(3, 2)
+    with pytest.raises(ValueError, match="maps 7 -> 3"):
+        StainRenderer(2, 3)
+    with pytest.raises(ValueError, match="gain_marker: expected a positive"):
+        StainRenderer(gain_marker=0.0)
+    with pytest.raises(ValueError, match="eps"):
+        StainRenderer(eps=-1.0)

@@ -2,17 +2,28 @@
 
 from .io import ModelCard, load_card, load_translator, save_model
 from .learned import GeneratorTranslator
-from .networks import ARCHITECTURES, ContextGenerator, ResnetGenerator, build_generator
+from .networks import (
+    ARCHITECTURES,
+    UNMIX_CHANNELS,
+    ContextGenerator,
+    ResnetGenerator,
+    StainRenderer,
+    UnmixGenerator,
+    build_generator,
+)
 from .registry import DEFAULT_MODEL, list_models, load_model, model_card
 from .tiling import run_tiled
 
 __all__ = [
     "ARCHITECTURES",
     "DEFAULT_MODEL",
+    "UNMIX_CHANNELS",
     "ContextGenerator",
     "GeneratorTranslator",
     "ModelCard",
     "ResnetGenerator",
+    "StainRenderer",
+    "UnmixGenerator",
     "build_generator",
     "list_models",
     "load_card",

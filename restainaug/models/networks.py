@@ -10,19 +10,33 @@ Two families, both mapping ``(B, C_in, H, W)`` in ``[-1, 1]`` to ``(B, C_out, H,
   of the resolution and is upsampled back. Few FLOPs per pixel and no normalisation layer, so
   its output on a tile equals its output on the whole image away from the tile border.
 
+And one pair that splits the work between a network and optics (`UnmixGenerator` and
+`StainRenderer`): a network finds the nuclei and the marker, and Beer-Lambert recomposition
+with the image's own colour-deconvolution residual renders the result, so an unchanged IF
+image translates back to exactly the input and only the edited stains change.
+
 A generator is described by a plain config dict (``{"type": "context", ...}``) that is stored
 with the weights, so loading never asks the user to repeat architecture flags.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ARCHITECTURES", "ContextGenerator", "ResnetGenerator", "build_generator"]
+__all__ = [
+    "ARCHITECTURES",
+    "UNMIX_CHANNELS",
+    "ContextGenerator",
+    "ResnetGenerator",
+    "StainRenderer",
+    "UnmixGenerator",
+    "build_generator",
+]
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -199,10 +213,171 @@ class _ContextBlock(nn.Module):
         return x + self.conv2(F.relu(self.conv1(x)))
 
 
+#: The IF channels of an `UnmixGenerator`, in order, with their roles.
+UNMIX_CHANNELS: tuple[tuple[str, str], ...] = (
+    ("DAPI", "nuclear"),
+    ("marker", "marker"),
+    ("DAPI reference", "other"),
+    ("marker reference", "other"),
+    ("hematoxylin OD", "other"),
+    ("DAB OD", "other"),
+    ("residual", "other"),
+)
+
+
+class UnmixGenerator(nn.Module):
+    """IHC -> IF: a learned nuclear and marker channel plus the image's optical state.
+
+    A `ContextGenerator` (``net``) predicts a DAPI-like nuclear channel and a marker
+    channel in ``[0, 1]``. The output also carries what `StainRenderer` needs to translate
+    back exactly: copies of both predictions (role ``"other"``, which operations leave alone,
+    so the renderer sees what changed) and the colour deconvolution of the input
+    (hematoxylin and DAB optical density, and the residual per unit of stain, as in
+    `restainaug.stains.OpticalTranslator`). Channels: see `UNMIX_CHANNELS`.
+
+    Args:
+        in_channels: must be 3 (RGB).
+        out_channels: must be 7 (`UNMIX_CHANNELS`).
+        net: config of the `ContextGenerator` that predicts the two channels
+            (``in_channels``/``out_channels`` are set here).
+        nuclear: absorption vector of the nuclear stain (hematoxylin).
+        marker: absorption vector of the marker stain (DAB).
+
+    Shape:
+        - input: `(B, 3, H, W)` in `[-1, 1]`, H and W multiples of `multiple`
+        - output: `(B, 7, H, W)`, the IF values `v` as `2 v - 1` (the network range)
+
+    Examples:
+        >>> g = UnmixGenerator(net={"width": 4, "context_width": 4, "context_blocks": 1})
+        >>> g(torch.zeros(1, 3, 16, 16)).shape
+        torch.Size([1, 7, 16, 16])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = len(UNMIX_CHANNELS),
+        net: dict[str, Any] | None = None,
+        nuclear: tuple[float, float, float] | list[float] | None = None,
+        marker: tuple[float, float, float] | list[float] | None = None,
+    ) -> None:
+        super().__init__()
+        from ..stains import DAB, HEMATOXYLIN, stain_matrix
+
+        if (in_channels, out_channels) != (3, len(UNMIX_CHANNELS)):
+            raise ValueError(
+                f"UnmixGenerator maps 3 -> {len(UNMIX_CHANNELS)} channels, got {in_channels} -> "
+                f"{out_channels}."
+            )
+        cfg = {k: v for k, v in (net or {}).items() if k not in ("type", "in_channels")}
+        cfg["out_channels"] = 2
+        self.net = ContextGenerator(3, **cfg)
+        m = stain_matrix(nuclear or HEMATOXYLIN, marker or DAB)
+        self.register_buffer("unmix", torch.linalg.inv(m).float(), persistent=False)
+        self.multiple = self.net.multiple
+        self.receptive_field = self.net.receptive_field
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The learned nuclear and marker channels in ``[0, 1]``, ``(B, 2, H, W)``."""
+        return (self.net(x) + 1.0) * 0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from ..stains import _RESIDUAL_EPS, rgb_to_od
+
+        pred = self.predict(x)
+        od = rgb_to_od((x + 1.0) * 0.5)
+        c = torch.einsum("bchw,ck->bkhw", od, self.unmix)
+        amount = c[:, 0:1].abs() + c[:, 1:2].abs() + _RESIDUAL_EPS
+        v = torch.cat([pred, pred, c[:, :2], c[:, 2:] / amount], dim=1)
+        return v * 2.0 - 1.0
+
+
+class StainRenderer(nn.Module):
+    """IF -> IHC for `UnmixGenerator`: Beer-Lambert recomposition of the edited stains.
+
+    Where the nuclear channel grew (``n > n_ref``), hematoxylin is added in proportion,
+    ``h + gain_nuclear (n - n_ref)``; where it shrank, the image's own hematoxylin is scaled
+    by ``(n + eps) / (n_ref + eps)``. The marker and DAB likewise. Removing the marker thus
+    removes the DAB the network assigned to it and nothing else; moving it onto nuclei adds
+    DAB there. The residual of the deconvolution is rescaled with the stain amounts, as in
+    `restainaug.stains.OpticalTranslator`. Unchanged channels give back the input exactly.
+
+    Args:
+        in_channels: must be 7 (`UNMIX_CHANNELS`).
+        out_channels: must be 3 (RGB).
+        gain_nuclear: hematoxylin optical density added per unit of the nuclear channel.
+        gain_marker: DAB optical density added per unit of the marker channel.
+        eps: keeps the ratio finite where a channel is near zero.
+        nuclear: absorption vector of the nuclear stain (hematoxylin).
+        marker: absorption vector of the marker stain (DAB).
+
+    Shape:
+        - input: `(B, 7, H, W)` in the network range
+        - output: `(B, 3, H, W)` RGB in `[-1, 1]`
+
+    Examples:
+        >>> g = UnmixGenerator(net={"width": 4, "context_width": 4, "context_blocks": 1})
+        >>> x = torch.rand(1, 3, 16, 16) * 1.6 - 0.8
+        >>> bool((StainRenderer()(g(x)) - x).abs().max() < 1e-4)
+        True
+    """
+
+    def __init__(
+        self,
+        in_channels: int = len(UNMIX_CHANNELS),
+        out_channels: int = 3,
+        gain_nuclear: float = 0.5,
+        gain_marker: float = 0.8,
+        eps: float = 0.05,
+        nuclear: tuple[float, float, float] | list[float] | None = None,
+        marker: tuple[float, float, float] | list[float] | None = None,
+    ) -> None:
+        super().__init__()
+        from ..stains import DAB, HEMATOXYLIN, stain_matrix
+
+        if (in_channels, out_channels) != (len(UNMIX_CHANNELS), 3):
+            raise ValueError(
+                f"StainRenderer maps {len(UNMIX_CHANNELS)} -> 3 channels, got {in_channels} -> "
+                f"{out_channels}."
+            )
+        for name, value in (("gain_nuclear", gain_nuclear), ("gain_marker", gain_marker)):
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name}: expected a positive number, got {value!r}.")
+        if not eps > 0:
+            raise ValueError(f"eps: expected a positive number, got {eps!r}.")
+        self.gains = (float(gain_nuclear), float(gain_marker))
+        self.eps = float(eps)
+        self.register_buffer(
+            "stains", stain_matrix(nuclear or HEMATOXYLIN, marker or DAB).float(), persistent=False
+        )
+        self.multiple = 1
+        self.receptive_field = 1
+
+    def _edit(
+        self, c: torch.Tensor, v: torch.Tensor, ref: torch.Tensor, gain: float
+    ) -> torch.Tensor:
+        v = v.clamp_min(0.0)
+        grown = c + gain * (v - ref)
+        shrunk = c * ((v + self.eps) / (ref + self.eps))
+        return torch.where(v >= ref, grown, shrunk)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from ..stains import _LN10, _RESIDUAL_EPS
+
+        v = (x + 1.0) * 0.5
+        h = self._edit(v[:, 4:5], v[:, 0:1], v[:, 2:3], self.gains[0])
+        d = self._edit(v[:, 5:6], v[:, 1:2], v[:, 3:4], self.gains[1])
+        r = v[:, 6:7] * (h.abs() + d.abs() + _RESIDUAL_EPS)
+        od = torch.einsum("bkhw,kc->bchw", torch.cat([h, d, r], dim=1), self.stains)
+        return torch.exp(od * -_LN10).clamp(0.0, 1.0) * 2.0 - 1.0
+
+
 #: Architectures by the ``type`` key of a generator config.
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "resnet": ResnetGenerator,
     "context": ContextGenerator,
+    "unmix": UnmixGenerator,
+    "render": StainRenderer,
 }
 
 
