@@ -59,10 +59,10 @@ def test_model_path_env_registers_names(tiny_model_path: Path, monkeypatch) -> N
     assert model_card("tiny-test").description == "random weights for tests"
 
 
-def test_default_is_optical_until_weights_ship() -> None:
-    assert DEFAULT_MODEL == "optical"
-    assert load_model().name == "optical" and model_card("optical") is None
-    assert list_models() == ["optical"]  # no learned weights ship under a pretrained name yet
+def test_optical_is_built_in_and_the_default_is_listed() -> None:
+    assert "optical" in list_models() and DEFAULT_MODEL in list_models()
+    assert load_model("optical").name == "optical" and model_card("optical") is None
+    assert load_model().name == DEFAULT_MODEL
 
 
 def test_tampered_weights_are_refused(tiny_model_path: Path) -> None:
@@ -199,20 +199,22 @@ def test_context_out_reduces_the_upsampled_channels() -> None:
     assert plain.head[0].in_channels == 4 + 8 and plain.receptive_field == net.receptive_field
 
 
-def _unmix_pair() -> tuple[torch.nn.Module, torch.nn.Module]:
+def _unmix_pair(od_input: bool = False) -> tuple[torch.nn.Module, torch.nn.Module]:
     from restainaug.models import StainRenderer, UnmixGenerator
 
     torch.manual_seed(0)
     net = {"width": 4, "context_width": 8, "context_blocks": 1, "head_width": 8}
-    unmix = UnmixGenerator(net=net).requires_grad_(False)
+    unmix = UnmixGenerator(net=net, od_input=od_input).requires_grad_(False)
     return unmix, StainRenderer(gain_nuclear=0.5, gain_marker=0.8)
 
 
-def test_unmix_pair_round_trips_exactly_and_renders_edits() -> None:
+@pytest.mark.parametrize("od_input", [False, True])
+def test_unmix_pair_round_trips_exactly_and_renders_edits(od_input: bool) -> None:
     from restainaug.models import UNMIX_CHANNELS
     from restainaug.stains import OpticalTranslator
 
-    unmix, render = _unmix_pair()
+    unmix, render = _unmix_pair(od_input)
+    assert unmix.net.stem[0].in_channels == (6 if od_input else 3)
     stains = torch.rand(2, 3, 32, 32) * torch.tensor([0.8, 0.8, 0.05]).view(1, 3, 1, 1)
     x = OpticalTranslator(residual="absolute").to_ihc(stains + 0.02)  # no clipped pixels
     v = unmix(x * 2 - 1)

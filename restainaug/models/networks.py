@@ -242,6 +242,9 @@ class UnmixGenerator(nn.Module):
             (``in_channels``/``out_channels`` are set here).
         nuclear: absorption vector of the nuclear stain (hematoxylin).
         marker: absorption vector of the marker stain (DAB).
+        od_input: also give the network the deconvolved hematoxylin and DAB optical density
+            and the residual (6 input channels instead of 3). Stain intensity then varies
+            by a scale factor, which is easier to learn to ignore.
 
     Shape:
         - input: `(B, 3, H, W)` in `[-1, 1]`, H and W multiples of `multiple`
@@ -260,6 +263,7 @@ class UnmixGenerator(nn.Module):
         net: dict[str, Any] | None = None,
         nuclear: tuple[float, float, float] | list[float] | None = None,
         marker: tuple[float, float, float] | list[float] | None = None,
+        od_input: bool = False,
     ) -> None:
         super().__init__()
         from ..stains import DAB, HEMATOXYLIN, stain_matrix
@@ -271,22 +275,32 @@ class UnmixGenerator(nn.Module):
             )
         cfg = {k: v for k, v in (net or {}).items() if k not in ("type", "in_channels")}
         cfg["out_channels"] = 2
-        self.net = ContextGenerator(3, **cfg)
+        self.od_input = bool(od_input)
+        self.net = ContextGenerator(6 if self.od_input else 3, **cfg)
         m = stain_matrix(nuclear or HEMATOXYLIN, marker or DAB)
         self.register_buffer("unmix", torch.linalg.inv(m).float(), persistent=False)
         self.multiple = self.net.multiple
         self.receptive_field = self.net.receptive_field
 
+    def _deconvolve(self, x: torch.Tensor) -> torch.Tensor:
+        from ..stains import rgb_to_od
+
+        od = rgb_to_od((x + 1.0) * 0.5)
+        return torch.einsum("bchw,ck->bkhw", od, self.unmix)
+
+    def _predict(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        inp = torch.cat([x, c], dim=1) if self.od_input else x
+        return (self.net(inp) + 1.0) * 0.5
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The learned nuclear and marker channels in ``[0, 1]``, ``(B, 2, H, W)``."""
-        return (self.net(x) + 1.0) * 0.5
+        return self._predict(x, self._deconvolve(x) if self.od_input else x[:, :0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..stains import _RESIDUAL_EPS, rgb_to_od
+        from ..stains import _RESIDUAL_EPS
 
-        pred = self.predict(x)
-        od = rgb_to_od((x + 1.0) * 0.5)
-        c = torch.einsum("bchw,ck->bkhw", od, self.unmix)
+        c = self._deconvolve(x)
+        pred = self._predict(x, c)
         amount = c[:, 0:1].abs() + c[:, 1:2].abs() + _RESIDUAL_EPS
         v = torch.cat([pred, pred, c[:, :2], c[:, 2:] / amount], dim=1)
         return v * 2.0 - 1.0
