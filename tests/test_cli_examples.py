@@ -42,9 +42,12 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path, capsys) -> None:
         main([])
 
 
-def test_models_lists_optical(capsys) -> None:
+def test_models_lists_optical_and_the_default(capsys) -> None:
+    from restainaug import DEFAULT_MODEL
+
     assert main(["models"]) == 0
-    assert "optical (default)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{DEFAULT_MODEL} (default)" in out and "optical" in out
 
 
 def test_quickstart_example_runs(monkeypatch) -> None:
