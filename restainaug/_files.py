@@ -9,13 +9,17 @@ from pathlib import Path
 
 __all__ = ["atomic_write", "atomic_write_text"]
 
+# The process umask, read once (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
     """Call ``write(tmp)`` on a sibling temporary name, then rename it to ``path``.
 
-    Parent folders are created. The temporary name is made by the writer itself (not
-    ``mkstemp``), so the file gets the usual permissions. On error the temporary file is
-    removed and ``path`` is left as it was.
+    Parent folders are created. The file gets the usual permissions (``0o666`` minus the
+    umask), even when the writer creates it private (``safetensors`` does). On error the
+    temporary file is removed and ``path`` is left as it was.
 
     Returns:
         ``path`` as a ``Path``.
@@ -25,6 +29,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
     tmp = str(p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp"))
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, p)
     finally:
         if os.path.exists(tmp):

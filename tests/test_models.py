@@ -182,6 +182,11 @@ def test_save_model_writes_atomically(tmp_path: Path) -> None:
     path = save_model(tiny_translator(), tmp_path / "m.json", tiny_card("m"))
     assert sorted(os.listdir(tmp_path)) == ["m.json", "m.safetensors"]
     assert load_card(path).name == "m"
+    if os.name == "posix":  # readable by others, like any file: safetensors writes it 0o600
+        umask = os.umask(0o022)
+        os.umask(umask)
+        for f in ("m.json", "m.safetensors"):
+            assert (tmp_path / f).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_top_level_names() -> None:
