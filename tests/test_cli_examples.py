@@ -10,6 +10,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
+import restainaug
 from restainaug.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +22,7 @@ def test_demo_writes_the_grid(tmp_path: Path, capsys) -> None:
     img = np.asarray(PIL.Image.open(out))
     assert img.shape == (2 * (256 + 34), 4 * 256, 3)
     text = capsys.readouterr().out
-    assert "variant 4" in text and "model 'optical'" in text
+    assert "variant 4" in text and f"model {restainaug.DEFAULT_MODEL!r}" in text
 
 
 def test_demo_on_a_user_image(tmp_path: Path, ihc_tile: np.ndarray) -> None:

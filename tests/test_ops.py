@@ -88,7 +88,9 @@ def test_marker_onto_membranes_stays_out_of_nuclei(ihc, reference_nuclei) -> Non
     op = Sequential(RemoveMarker(), MarkerToMembranes(fraction=1.0, intensity=1.0, variation=0.0))
     base, out = _apply(ihc, RemoveMarker()), _apply(ihc, op, labels=reference_nuclei)
     gain = _hed(out)[..., 2] - _hed(base)[..., 2]
-    stained = gain > 0.5 * gain.max()
+    # Learned models keep a stained membrane's own DAB where it was already strong: a few
+    # pixels gain far more than the rest, so the reference level is a high percentile.
+    stained = gain > 0.5 * np.percentile(gain, 99.5)
     assert stained.mean() > 0.02
     assert (stained & (reference_nuclei > 0)).sum() < 0.02 * stained.sum()
 

@@ -1,6 +1,7 @@
 """The model card figure: translations and re-stained variants of real IHC, learned vs optical.
 
-For each image (held-out DeepLIIF Ki67 fields, a DeepLIIF ROI, the embedded skimage image),
+For each image (the DeepLIIF Ki67 fields Lung1, held out from training, and Bladder1, the
+training field of ``restain-unmix``; a DeepLIIF ROI; the embedded skimage image),
 one row per translator: IHC | nuclear channel | marker channel | IHC -> IF -> IHC | four
 re-stained variants (default policy, the same draws for both translators). Writes
 ``docs/img/model_card.jpg``.
@@ -31,9 +32,9 @@ def images(data: Path) -> list[tuple[str, np.ndarray]]:
     if (data / "deepliif").is_dir():
         from restainaug.data import read_deepliif, read_image
 
-        for name, y, x in (("Bladder1", 160, 160), ("Lung1", 100, 220)):
+        for name, y, x in (("Lung1", 100, 220), ("Bladder1", 160, 160)):
             field = read_deepliif(data / "deepliif" / "train" / f"{name}.png")
-            out.append((f"DeepLIIF {name} (held out)", field.ihc[y : y + CROP, x : x + CROP]))
+            out.append((f"DeepLIIF {name}", field.ihc[y : y + CROP, x : x + CROP]))
         roi = read_image(data / "deepliif" / "rois" / "ROI_7.png")
         out.append(("DeepLIIF ROI_7", roi[400 : 400 + CROP, 500 : 500 + CROP, :3]))
     return out

@@ -84,14 +84,19 @@ def _soft(mask: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return np.clip(gaussian_filter(mask.astype(np.float32), sigma), 0.0, 1.0)
 
 
-def real_targets(f, target: str) -> tuple[np.ndarray, np.ndarray]:
+def real_targets(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
     """Nuclear and marker targets of a DeepLIIF field: its IF, or its masks textured by it.
 
     ``"if"``: the co-registered DAPI and Ki67, normalised to the 1st-99.5th percentiles.
     ``"masks"``: the annotated nuclei (all, and the Ki67-positive ones), softened by a
     one-pixel Gaussian and textured by the normalised DAPI / Ki67, ``mask * (0.6 + 0.4 IF)``:
     DAPI-like inside nuclei, with no DAPI background or registration blur outside them.
+    ``"nuclei"``: the same without the annotation's boundary ring (each nucleus is read
+    without the 2-pixel green ring that DeepLIIF draws around it), so that touching nuclei
+    stay apart in the predicted channel; re-staining finds nuclei as its connected
+    components. ``"flat"``: ``"masks"`` without the texture.
     """
+    f = read_deepliif(path, include_boundary=target != "nuclei")
     dapi, ki67 = _normalise(f.dapi), _normalise(f.marker)
     if target == "if":
         return dapi, ki67
@@ -108,8 +113,9 @@ def training_pairs(
     """(real, synthetic) lists of ``(IHC uint8 (H, W, 3), target float32 (2, H, W))``."""
     real = []
     for name in train_fields:
-        f = read_deepliif(shared / "deepliif" / "train" / f"{name}.png")
-        nuc, mark = real_targets(f, target)
+        path = shared / "deepliif" / "train" / f"{name}.png"
+        f = read_deepliif(path)
+        nuc, mark = real_targets(path, target)
         real.append((f.ihc, np.stack([nuc, mark])))
         real.append((f.hematoxylin, np.stack([nuc, np.zeros_like(mark)])))
     synth = []
@@ -277,13 +283,14 @@ def export(net: UnmixGenerator, args: argparse.Namespace) -> Path:
             "Beer-Lambert recomposition with the image's own residual renders edits back, "
             "so an unedited image round-trips exactly."
         ),
-        licence="CC-BY-NC-4.0",
+        licence=(
+            "Apache-2.0 with the Commons Clause, inherited from the DeepLIIF training field: "
+            "use and redistribution allowed, selling not allowed"
+        ),
         provenance={
             "recipe": "pretrained/recipes/train_unmix.py",
-            "command": " ".join(
-                ["python pretrained/recipes/train_unmix.py"]
-                + [f"--{k.replace('_', '-')} {v}" for k, v in _settings(args).items()]
-            ),
+            "command": " ".join(["python pretrained/recipes/train_unmix.py", *_flags(args)]),
+            "train_seconds": _train_seconds(args.out),
             "config": {**_settings(args), "net": NET, "train_fields": args.train_fields},
             "step": args.steps,
             "data": data_licences(args.train_fields, args.held_out),
@@ -294,6 +301,28 @@ def export(net: UnmixGenerator, args: argparse.Namespace) -> Path:
     )
     dest = Path(__file__).resolve().parents[1] / args.name
     return save_model(translator, dest, card)
+
+
+def _flags(args: argparse.Namespace) -> list[str]:
+    out = []
+    for k, v in _settings(args).items():
+        flag = "--" + k.replace("_", "-")
+        if isinstance(v, bool):
+            out.append(flag if v else f"--no-{flag[2:]}")
+        else:
+            out.append(f"{flag} {v}")
+    out.append("--train-fields " + " ".join(args.train_fields))
+    out.append("--held-out " + " ".join(args.held_out))
+    return out
+
+
+def _train_seconds(out: Path) -> float | None:
+    """Wall time of the training run, from the last line of its log."""
+    try:
+        last = (out / "log.jsonl").read_text().strip().splitlines()[-1]
+        return round(float(json.loads(last)["s"]), 1)
+    except (OSError, IndexError, KeyError, ValueError):
+        return None
 
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
@@ -315,7 +344,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-fields", nargs="+", default=list(TRAIN_FIELDS))
     p.add_argument("--held-out", nargs="+", default=list(HELD_OUT_FIELDS))
-    p.add_argument("--target", choices=("masks", "flat", "if"), default="masks")
+    p.add_argument("--target", choices=("nuclei", "masks", "flat", "if"), default="nuclei")
     p.add_argument("--od-input", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--width", type=int, default=NET["width"], help="full-resolution stem width")
     p.add_argument("--head-width", type=int, default=NET["head_width"])

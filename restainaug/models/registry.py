@@ -28,8 +28,9 @@ from .io import ModelCard, load_card, load_translator
 
 __all__ = ["DEFAULT_MODEL", "list_models", "load_model", "model_card"]
 
-#: What ``model="default"`` means. The analytic translator until learned weights ship.
-DEFAULT_MODEL = "optical"
+#: What ``model="default"`` means: the learned translator shipped in ``restainaug/pretrained``
+#: (model card: ``docs/model-card.md``). ``"optical"`` stays available under its own name.
+DEFAULT_MODEL = "restain-unmix"
 
 _BUILTIN: dict[str, Callable[[], Translator]] = {"optical": OpticalTranslator}
 
