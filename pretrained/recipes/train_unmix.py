@@ -56,6 +56,7 @@ NET = {
     "context_out": 16,
     "head_width": 16,
     "factor": 4,
+    "stem_layers": 2,
 }
 TRAIN_FIELDS = ("Bladder1",)
 HELD_OUT_FIELDS = ("Lung1",)
@@ -166,6 +167,20 @@ def jitter(x: torch.Tensor, gen: torch.Generator, optical: OpticalTranslator) ->
     return y.clamp(0.0, 1.0)
 
 
+def gap_weights(y: torch.Tensor, weight: float) -> torch.Tensor:
+    """Loss weights: ``1 + weight`` on the two-pixel band around each target nucleus.
+
+    The band holds the thin gaps between touching nuclei; weighting it teaches the network to
+    keep them dark, so that nuclei stay separate components of the nuclear channel.
+    """
+    w = torch.ones_like(y)
+    if weight > 0:
+        nuclei = (y[:, 0:1] > 0.3).float()
+        band = F.max_pool2d(nuclei, 5, stride=1, padding=2) - nuclei
+        w[:, 0:1] += weight * band
+    return w
+
+
 def held_out_scores(
     net: UnmixGenerator, shared: Path, held_out: tuple[str, ...]
 ) -> dict[str, float]:
@@ -204,7 +219,8 @@ def train(args: argparse.Namespace) -> UnmixGenerator:
         x, y = batch(real, synth, args.batch, args.patch, rng)
         x = jitter(x, gen, optical)
         pred = net.predict(x * 2.0 - 1.0)
-        loss = F.l1_loss(pred, y) + F.mse_loss(pred, y)
+        err = (pred - y).abs() + (pred - y) ** 2
+        loss = (err * gap_weights(y, args.gap_weight)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -327,7 +343,7 @@ def _train_seconds(out: Path) -> float | None:
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("steps", "batch", "patch", "lr", "synthetic", "seed", "target", "od_input", "width",
-            "head_width")  # fmt: skip
+            "head_width", "stem_layers", "gap_weight")  # fmt: skip
     return {k: getattr(args, k) for k in keys}
 
 
@@ -348,13 +364,15 @@ def main() -> None:
     p.add_argument("--od-input", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--width", type=int, default=NET["width"], help="full-resolution stem width")
     p.add_argument("--head-width", type=int, default=NET["head_width"])
+    p.add_argument("--stem-layers", type=int, default=NET["stem_layers"])
+    p.add_argument("--gap-weight", type=float, default=4.0, help="loss weight between nuclei")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--export-only", action="store_true")
     p.add_argument("--no-export", action="store_true")
     args = p.parse_args()
-    NET.update(width=args.width, head_width=args.head_width)
+    NET.update(width=args.width, head_width=args.head_width, stem_layers=args.stem_layers)
     torch.set_num_threads(args.threads)
     if args.export_only:
         weights = args.out / "unmix.pt"
