@@ -46,18 +46,11 @@ from restainaug.models.learned import GeneratorTranslator
 from restainaug.models.networks import UNMIX_CHANNELS, StainRenderer, UnmixGenerator
 from restainaug.stains import OpticalTranslator
 from restainaug.synth import synthesize
+from restainaug.train.config import SIZES
 from restainaug.translator import Channel
 
-NET = {
-    "type": "context",
-    "width": 8,
-    "context_width": 32,
-    "context_blocks": 3,
-    "context_out": 16,
-    "head_width": 16,
-    "factor": 4,
-    "stem_layers": 2,
-}
+# The fast context generator of the training sizes, with a second full-resolution layer.
+NET = {**SIZES["fast"]["generator"], "stem_layers": 2}
 TRAIN_FIELDS = ("Bladder1",)
 HELD_OUT_FIELDS = ("Lung1",)
 LOCALISATIONS = ("membrane", "nuclear", "cytoplasmic", "none")
