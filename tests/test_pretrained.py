@@ -102,3 +102,19 @@ def test_default_nuclear_channel_keeps_touching_nuclei_apart(shared_data: Path) 
         found = len(torch.unique(nuclei_from_channel(nuclear))) - 1
         # merged clusters show as too few components (0.40 of the nuclei before the fix)
         assert found >= 0.6 * field.num_nuclei, (name, found, field.num_nuclei)
+
+
+def test_unmix_recipe_trains_a_few_steps(shared_data: Path, tmp_path: Path) -> None:
+    """The recipe of the shipped model still runs (tiny: 4 steps, 4 synthetic fields)."""
+    import subprocess
+    import sys
+
+    recipe = Path(__file__).resolve().parents[1] / "pretrained" / "recipes" / "train_unmix.py"
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(recipe), "--shared-data", str(shared_data), "--out", str(out),
+           "--steps", "4", "--synthetic", "4", "--log-every", "2", "--eval-every", "4",
+           "--no-export"]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    log = [line for line in (out / "log.jsonl").read_text().splitlines() if line]
+    assert len(log) == 2 and "nuclear_auc" in log[-1]
+    assert (out / "unmix.pt").is_file()

@@ -9,17 +9,20 @@ with supervision:
 * synthetic tissue from `restainaug.synth` with its true nuclear and marker channels, the
   four marker localisations in equal numbers (membrane, nuclear, cytoplasmic, none);
 * one real DeepLIIF field, ``Bladder1`` (183 annotated nuclei): its Ki67 IHC panel against
-  its annotated nuclei and Ki67-positive nuclei, textured by the co-registered DAPI and Ki67
-  immunofluorescence (``--target masks``), and its hematoxylin-only panel against the same
-  nuclei with no marker.
+  its annotated nuclei and Ki67-positive nuclei without their boundary ring, textured by the
+  co-registered DAPI and Ki67 immunofluorescence (``--target nuclei``), and its
+  hematoxylin-only panel against the same nuclei with no marker.
 
 Every training patch gets a random stain jitter (hematoxylin, DAB and residual optical
 density scaled independently, a grey glass tint, a slight blur) so that the network learns
-what is a nucleus, not the colour of one slide. The DeepLIIF field ``Lung1`` (another organ,
-60 nuclei) is never trained on: it is the held-out evaluation field. Its metrics are logged
-during training for the learning curve only; the exported model is the last step, fixed in
-advance, not the best logged one. ``--train-fields Lung1 --held-out Bladder1`` runs the
-same recipe the other way round (the second held-out check in the model card).
+what is a nucleus, not the colour of one slide. The loss weighs the two-pixel band around
+each nucleus more (``--gap-weight``) so that touching nuclei stay apart.
+
+The DeepLIIF field ``Lung1`` (another organ, 60 nuclei) is never trained on: it is the
+held-out evaluation field. Its metrics are logged during training for the learning curve
+only; the exported model is the last step, fixed in advance, not the best logged one.
+``--train-fields Lung1 --held-out Bladder1`` runs the same recipe the other way round (the
+second held-out check in the model card).
 
 Run from the repository root (about 8 minutes on one CPU core at the default settings)::
 
