@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..stains import DAB, HEMATOXYLIN, OpticalTranslator
+
 __all__ = [
     "ARCHITECTURES",
     "UNMIX_CHANNELS",
@@ -281,8 +283,6 @@ class UnmixGenerator(nn.Module):
         od_input: bool = False,
     ) -> None:
         super().__init__()
-        from ..stains import DAB, HEMATOXYLIN, stain_matrix
-
         if (in_channels, out_channels) != (3, len(UNMIX_CHANNELS)):
             raise ValueError(
                 f"UnmixGenerator maps 3 -> {len(UNMIX_CHANNELS)} channels, got {in_channels} -> "
@@ -292,32 +292,27 @@ class UnmixGenerator(nn.Module):
         cfg["out_channels"] = 2
         self.od_input = bool(od_input)
         self.net = ContextGenerator(6 if self.od_input else 3, **cfg)
-        m = stain_matrix(nuclear or HEMATOXYLIN, marker or DAB)
-        self.register_buffer("unmix", torch.linalg.inv(m).float(), persistent=False)
+        # Plain deconvolution (absolute residual): the network's extra input.
+        self.optical = OpticalTranslator(nuclear or HEMATOXYLIN, marker or DAB, residual="absolute")
         self.multiple = self.net.multiple
         self.receptive_field = self.net.receptive_field
 
     def _deconvolve(self, x: torch.Tensor) -> torch.Tensor:
-        from ..stains import rgb_to_od
+        return self.optical.to_if((x + 1.0) * 0.5)
 
-        od = rgb_to_od((x + 1.0) * 0.5)
-        return torch.einsum("bchw,ck->bkhw", od, self.unmix)
-
-    def _predict(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        inp = torch.cat([x, c], dim=1) if self.od_input else x
+    def _predict(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        inp = torch.cat([x, c], dim=1) if c is not None else x
         return (self.net(inp) + 1.0) * 0.5
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The learned nuclear and marker channels in ``[0, 1]``, ``(B, 2, H, W)``."""
-        return self._predict(x, self._deconvolve(x) if self.od_input else x[:, :0])
+        return self._predict(x, self._deconvolve(x) if self.od_input else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..stains import _RESIDUAL_EPS
-
         c = self._deconvolve(x)
-        pred = self._predict(x, c)
-        amount = c[:, 0:1].abs() + c[:, 1:2].abs() + _RESIDUAL_EPS
-        v = torch.cat([pred, pred, c[:, :2], c[:, 2:] / amount], dim=1)
+        pred = self._predict(x, c if self.od_input else None)
+        # The residual per unit of stain, as OpticalTranslator(residual="relative") stores it.
+        v = torch.cat([pred, pred, c[:, :2], c[:, 2:] / self.optical._stain_amount(c)], dim=1)
         return v * 2.0 - 1.0
 
 
@@ -362,8 +357,6 @@ class StainRenderer(nn.Module):
         marker: tuple[float, float, float] | list[float] | None = None,
     ) -> None:
         super().__init__()
-        from ..stains import DAB, HEMATOXYLIN, stain_matrix
-
         if (in_channels, out_channels) != (len(UNMIX_CHANNELS), 3):
             raise ValueError(
                 f"StainRenderer maps {len(UNMIX_CHANNELS)} -> 3 channels, got {in_channels} -> "
@@ -376,9 +369,8 @@ class StainRenderer(nn.Module):
             raise ValueError(f"eps: expected a positive number, got {eps!r}.")
         self.gains = (float(gain_nuclear), float(gain_marker))
         self.eps = float(eps)
-        self.register_buffer(
-            "stains", stain_matrix(nuclear or HEMATOXYLIN, marker or DAB).float(), persistent=False
-        )
+        # Recomposition of (hematoxylin, DAB, residual per unit of stain).
+        self.optical = OpticalTranslator(nuclear or HEMATOXYLIN, marker or DAB, residual="relative")
         self.multiple = 1
         self.receptive_field = 1
 
@@ -391,14 +383,10 @@ class StainRenderer(nn.Module):
         return torch.where(v >= ref, grown, shrunk)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..stains import _LN10, _RESIDUAL_EPS
-
         v = (x + 1.0) * 0.5
         h = self._edit(v[:, 4:5], v[:, 0:1], v[:, 2:3], self.gains[0])
         d = self._edit(v[:, 5:6], v[:, 1:2], v[:, 3:4], self.gains[1])
-        r = v[:, 6:7] * (h.abs() + d.abs() + _RESIDUAL_EPS)
-        od = torch.einsum("bkhw,kc->bchw", torch.cat([h, d, r], dim=1), self.stains)
-        return torch.exp(od * -_LN10).clamp(0.0, 1.0) * 2.0 - 1.0
+        return self.optical.to_ihc(torch.cat([h, d, v[:, 6:7]], dim=1)) * 2.0 - 1.0
 
 
 #: Architectures by the ``type`` key of a generator config.
