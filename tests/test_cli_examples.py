@@ -44,11 +44,9 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path, capsys) -> None:
 
 
 def test_models_lists_optical_and_the_default(capsys) -> None:
-    from restainaug import DEFAULT_MODEL
-
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert f"{DEFAULT_MODEL} (default)" in out and "optical" in out
+    assert f"{restainaug.DEFAULT_MODEL} (default)" in out and "optical" in out
 
 
 def test_quickstart_example_runs(monkeypatch) -> None:
