@@ -101,7 +101,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluation import compare, load_fields
 
     fields = load_fields(
-        args.data, args.labels, args.shared_data, args.n_synth, args.size, args.seed
+        args.data,
+        args.labels,
+        args.shared_data,
+        args.n_synth,
+        args.size,
+        args.seed,
+        register=args.register,
     )
     report = compare(
         args.model or [],
@@ -304,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--shared-data",
         default=None,
         help="shared data folder (default: $RESTAINAUG_SHARED_DATA or ../shared/data)",
+    )
+    evaluate.add_argument(
+        "--register",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="for --data deepliif: move masks and IF into the IHC panels' frame first (the "
+        "sample fields are several pixels apart); --no-register scores the panels as stored",
     )
     evaluate.add_argument("--n-synth", type=int, default=8, help="number of synthetic fields")
     evaluate.add_argument("--size", type=int, default=256, help="side of synthetic fields")

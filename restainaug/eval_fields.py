@@ -114,11 +114,17 @@ class EvalField:
 
 def deepliif_fields(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    register: bool = True,
 ) -> list[EvalField]:
     """Fields from DeepLIIF training images: Ki67 IHC, real DAPI and Ki67 IF, nuclei.
 
     Args:
         source: a folder of six-panel PNGs (read in name order) or a list of files.
+        register: move the segmentation and IF panels into the IHC panel's frame first
+            (`restainaug.data.DeepLIIFField.registered`). The sample fields need it: their
+            masks lie 6-9 pixels away from the IHC they label, which would score the
+            misregistration rather than the translator. ``False`` scores the panels as
+            stored.
 
     Returns:
         One field per file, named by its stem; ``if_`` holds DAPI and Ki67.
@@ -139,7 +145,7 @@ def deepliif_fields(
         paths = [Path(p) for p in source]
     out = []
     for path in paths:
-        f = read_deepliif(path)
+        f = read_deepliif(path, register=register)
         if_ = np.stack([f.dapi, f.marker])
         out.append(EvalField(path.stem, f.ihc, f.labels, f.positive, if_))
     return out
@@ -244,6 +250,7 @@ def load_fields(
     n_synth: int = 8,
     size: int = 256,
     seed: int = 0,
+    register: bool = True,
 ) -> list[EvalField]:
     """The fields of a named source, as ``restainaug evaluate --data`` takes them.
 
@@ -257,6 +264,8 @@ def load_fields(
         n_synth: number of synthetic fields.
         size: side of the synthetic fields in pixels.
         seed: seed of the synthetic fields.
+        register: for ``"deepliif"``, move the masks and IF into the IHC panels' frame (see
+            `deepliif_fields`).
 
     Returns:
         The fields.
@@ -280,7 +289,7 @@ def load_fields(
                 f"DeepLIIF data not found at {deepliif}: pass the shared data folder "
                 "(--shared-data or RESTAINAUG_SHARED_DATA), or use 'synth' or a folder."
             )
-        return deepliif_fields(deepliif)
+        return deepliif_fields(deepliif, register)
     if data == "synth":
         return synth_fields(n_synth, seed, size)
     if not Path(data).is_dir():

@@ -29,6 +29,7 @@ from .io import (
     write_plane,
 )
 from .multiplex import perkinelmer_name, read_multiplex
+from .register import crop_shifted, estimate_shift
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -38,6 +39,8 @@ __all__ = [
     "LabelledIHC",
     "Pair",
     "UnpairedPatches",
+    "crop_shifted",
+    "estimate_shift",
     "gaussian_smooth",
     "pair_folders",
     "percentile_normalize",

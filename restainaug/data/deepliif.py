@@ -4,7 +4,11 @@ A DeepLIIF training image is six square panels side by side (width = 6 x height)
 right: (1) Ki67 IHC with hematoxylin, (2) the hematoxylin-only IHC of the same field,
 (3) IF DAPI (grey), (4) IF LAP2beta (shown green), (5) IF Ki67 (grey), (6) the segmentation
 in pure colours: black background, blue Ki67-negative nucleus, red Ki67-positive nucleus,
-green nucleus boundary. Panels 1-5 are co-registered.
+green nucleus boundary. Panels 1-5 are meant to be co-registered, but in the public sample
+fields they are not quite: the IHC panel lies 6-9 pixels away from the segmentation and a few
+pixels from the IF panels. `DeepLIIFField.registered` (``read_deepliif(..., register=True)``)
+moves every panel into the IHC panel's frame (integer translations found by
+cross-correlation, `restainaug.data.register`) and crops to the part all of them cover.
 
 `segmentation_to_instances` turns panel 6 into instance labels: each connected blue or red
 region is one nucleus; its green boundary ring is added to it (``include_boundary``); specks
@@ -15,13 +19,14 @@ positive; Lung1: 60 nuclei, 11 positive).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ._components import grow_into, label_classes
 from .ifimage import IFImage
 from .io import PathLike, read_image
+from .register import crop_shifted, estimate_shift
 
 __all__ = ["DeepLIIFField", "read_deepliif", "segmentation_to_instances"]
 
@@ -125,6 +130,9 @@ class DeepLIIFField:
         positive: ``bool`` ``(N + 1,)``: ``positive[i]`` is true when nucleus ``i`` is
             Ki67-positive; ``positive[0]`` is false.
         source: the file it was read from.
+        offsets: ``(dy, dx)`` by which each panel was moved into the IHC panel's frame
+            (``"segmentation"``, ``"hematoxylin"``, ``"if"``); empty when the field is as
+            read (see `registered`).
     """
 
     ihc: np.ndarray
@@ -135,6 +143,7 @@ class DeepLIIFField:
     labels: np.ndarray
     positive: np.ndarray
     source: str = ""
+    offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def num_nuclei(self) -> int:
@@ -156,6 +165,64 @@ class DeepLIIFField:
         names = ("DAPI", "Ki67", "LAP2beta")[: len(planes)]
         roles = ("nuclear", "marker", "other")[: len(planes)]
         return IFImage(np.stack(planes), names, roles, self.source)
+
+    def registered(
+        self, max_shift: int = 16, offsets: dict[str, tuple[int, int]] | None = None
+    ) -> DeepLIIFField:
+        """The field with every panel moved into the IHC panel's frame, cropped to the overlap.
+
+        Each panel's integer translation to the IHC panel is found by cross-correlation
+        (`estimate_shift`) against the IHC's optical density, summed over RGB: the nucleus
+        mask for the segmentation, the optical density of the hematoxylin-only panel, and
+        DAPI for the IF panels (DAPI, LAP2beta and Ki67 share one frame). No model is
+        involved. Nuclei cropped away entirely are dropped and the ids renumbered.
+
+        Args:
+            max_shift: largest translation searched, in pixels.
+            offsets: use these translations (``offsets`` of another reading of the same
+                file, e.g. with the boundary ring left out) instead of estimating them.
+
+        Returns:
+            A new field, ``H - span_y`` by ``W - span_x`` where ``span`` is the range of the
+            translations; ``offsets`` records them. This field is not changed.
+
+        Examples:
+            >>> f = DeepLIIFField.from_panels(np.zeros((40, 240, 3), np.uint8))
+            >>> g = f.registered(max_shift=4)
+            >>> sorted(g.offsets), g.ihc.shape[2]
+            (['hematoxylin', 'if', 'segmentation'], 3)
+        """
+        if offsets is None:
+            od = _optical_density(self.ihc)
+            mask = (self.labels > 0).astype(np.float32)
+            shifts = {
+                "segmentation": estimate_shift(od, mask, max_shift),
+                "hematoxylin": estimate_shift(od, _optical_density(self.hematoxylin), max_shift),
+                "if": estimate_shift(od, self.dapi, max_shift),
+            }
+        else:
+            missing = sorted({"segmentation", "hematoxylin", "if"} - set(offsets))
+            if missing:
+                raise ValueError(f"registered: offsets lacks {missing}, got {sorted(offsets)}.")
+            shifts = {k: (int(offsets[k][0]), int(offsets[k][1])) for k in offsets}
+        panels = {
+            "ihc": self.ihc,
+            "hematoxylin": self.hematoxylin,
+            "dapi": self.dapi,
+            "lap2": self.lap2,
+            "marker": self.marker,
+            "labels": self.labels,
+        }
+        of = {"hematoxylin": "hematoxylin", "dapi": "if", "lap2": "if", "marker": "if"}
+        of["labels"] = "segmentation"
+        out = crop_shifted(panels, {k: shifts[v] for k, v in of.items()})
+        ids = np.unique(out["labels"])
+        ids = ids[ids > 0]
+        new_id = np.zeros(len(self.positive), dtype=np.int32)
+        new_id[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
+        labels = new_id[out.pop("labels")]
+        positive = np.concatenate([[False], self.positive[ids]])
+        return replace(self, **out, labels=labels, positive=positive, offsets=shifts)
 
     @classmethod
     def from_panels(
@@ -216,11 +283,17 @@ class DeepLIIFField:
         )
 
 
+def _optical_density(rgb: np.ndarray) -> np.ndarray:
+    """Optical density summed over RGB, ``-log10((I + 1) / 256)``."""
+    return -np.log10((rgb[..., :3].astype(np.float32) + 1.0) / 256.0).sum(-1)
+
+
 def read_deepliif(
     path: PathLike,
     include_boundary: bool = True,
     boundary_width: int = 2,
     min_size: int = 50,
+    register: bool = False,
 ) -> DeepLIIFField:
     """Read a DeepLIIF training image (six panels side by side) from a file.
 
@@ -230,6 +303,9 @@ def read_deepliif(
             `segmentation_to_instances`).
         boundary_width: how far, in pixels, nuclei grow into the boundary.
         min_size: drop blue/red regions smaller than this many pixels.
+        register: move every panel into the IHC panel's frame and crop to the overlap
+            (`DeepLIIFField.registered`); the sample fields need it, their panels are
+            several pixels apart.
 
     Returns:
         The field: IHC, hematoxylin-only IHC, DAPI, LAP2beta, Ki67 and nucleus instances.
@@ -247,4 +323,5 @@ def read_deepliif(
         (16, 16)
     """
     panels = read_image(path)
-    return DeepLIIFField.from_panels(panels, str(path), include_boundary, boundary_width, min_size)
+    f = DeepLIIFField.from_panels(panels, str(path), include_boundary, boundary_width, min_size)
+    return f.registered() if register else f
