@@ -79,29 +79,37 @@ def test_default_separates_stains_better_than_optical_on_held_out_real_ihc(
     fields = deepliif_fields([shared_data / "deepliif" / "train" / f"{n}.png" for n in held_out])
     report = compare([DEFAULT_MODEL], fields, variants=0, with_reference=False)
     learned, optical = report.mean(DEFAULT_MODEL), report.mean("optical")
-    assert learned["nuclear_auc"] > optical["nuclear_auc"] + 0.02
-    assert learned["otsu_dice"] > optical["otsu_dice"] + 0.02
+    assert learned["nuclear_auc"] > optical["nuclear_auc"] + 0.03
+    assert learned["otsu_dice"] > optical["otsu_dice"] + 0.03
     assert learned["marker_auc"] > 0.95 and learned["cycle_ssim"] > 0.999
     assert learned["nuclear_auc"] == pytest.approx(
         card.metrics["evaluation"]["nuclear_auc"], abs=2e-3
     )
+    # The panels as stored (masks 6-9 px off the IHC): lower for both, the order holds.
+    raw = [shared_data / "deepliif" / "train" / f"{n}.png" for n in held_out]
+    report = compare([DEFAULT_MODEL], deepliif_fields(raw, register=False), variants=0)
+    assert report.mean(DEFAULT_MODEL)["nuclear_auc"] > report.mean("optical")["nuclear_auc"]
+    assert report.mean(DEFAULT_MODEL)["nuclear_auc"] < learned["nuclear_auc"]
 
 
 @pytest.mark.skipif(DEFAULT_MODEL == "optical", reason="no learned default ships yet")
 def test_default_nuclear_channel_keeps_touching_nuclei_apart(shared_data: Path) -> None:
     """Without labels, re-staining finds nuclei as components of the nuclear channel."""
     from restainaug.data import read_deepliif
+    from restainaug.metrics import matched_objects
     from restainaug.nuclei import nuclei_from_channel
 
     t = load_model("default")
     for name in ("Bladder1", "Lung1"):  # dense and sparse
-        field = read_deepliif(shared_data / "deepliif" / "train" / f"{name}.png")
+        field = read_deepliif(shared_data / "deepliif" / "train" / f"{name}.png", register=True)
         x = torch.from_numpy(field.ihc).permute(2, 0, 1)[None].float() / 255
         with torch.no_grad():
             nuclear = t.to_if(x)[:, t.nuclear_index : t.nuclear_index + 1]
-        found = len(torch.unique(nuclei_from_channel(nuclear))) - 1
-        # merged clusters show as too few components (0.40 of the nuclei before the fix)
-        assert found >= 0.6 * field.num_nuclei, (name, found, field.num_nuclei)
+        found = nuclei_from_channel(nuclear)[0, 0].numpy().astype(np.int64)
+        # Merged clusters, fragments and misplaced objects all fail the IoU 0.5 match:
+        # colour deconvolution matches 0.27 (Bladder1) and 0.37 (Lung1) of the nuclei.
+        matched = matched_objects(found, field.labels)
+        assert matched >= 0.6 * field.num_nuclei, (name, matched, field.num_nuclei)
 
 
 def test_unmix_recipe_trains_a_few_steps(shared_data: Path, tmp_path: Path) -> None:

@@ -9,14 +9,17 @@ with supervision:
 * synthetic tissue from `restainaug.synth` with its true nuclear and marker channels, the
   four marker localisations in equal numbers (membrane, nuclear, cytoplasmic, none);
 * one real DeepLIIF field, ``Bladder1`` (183 annotated nuclei): its Ki67 IHC panel against
-  its annotated nuclei and Ki67-positive nuclei without their boundary ring, textured by the
-  co-registered DAPI and Ki67 immunofluorescence (``--target nuclei``), and its
-  hematoxylin-only panel against the same nuclei with no marker.
+  its annotated nuclei and Ki67-positive nuclei, textured by the co-registered DAPI and Ki67
+  immunofluorescence, with the pixels within two pixels of a neighbouring nucleus left out
+  so that touching nuclei stay apart (``--target gaps``), and its hematoxylin-only panel
+  against the same nuclei with no marker. The panels of the sample fields are 6-9 pixels
+  apart as stored; every panel is first moved into the IHC panel's frame
+  (``read_deepliif(..., register=True)``, ``--no-register`` to skip it).
 
 Every training patch gets a random stain jitter (hematoxylin, DAB and residual optical
 density scaled independently, a grey glass tint, a slight blur) so that the network learns
 what is a nucleus, not the colour of one slide. The loss weighs the two-pixel band around
-each nucleus more (``--gap-weight``) so that touching nuclei stay apart.
+each nucleus more (``--gap-weight``) so that the gaps between nuclei stay dark.
 
 The DeepLIIF field ``Lung1`` (another organ, 60 nuclei) is never trained on: it is the
 held-out evaluation field. Its metrics are logged during training for the learning curve
@@ -81,38 +84,59 @@ def _soft(mask: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return np.clip(gaussian_filter(mask.astype(np.float32), sigma), 0.0, 1.0)
 
 
-def real_targets(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
+def _touching(labels: np.ndarray) -> np.ndarray:
+    """Pixels of a nucleus within two pixels (chessboard) of another nucleus."""
+    from scipy.ndimage import maximum_filter, minimum_filter
+
+    big = np.where(labels > 0, labels, np.iinfo(labels.dtype).max)
+    return (labels > 0) & ((maximum_filter(labels, 5) > labels) | (minimum_filter(big, 5) < labels))
+
+
+def real_targets(path: Path, target: str, register: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Nuclear and marker targets of a DeepLIIF field: its IF, or its masks textured by it.
 
     ``"if"``: the co-registered DAPI and Ki67, normalised to the 1st-99.5th percentiles.
     ``"masks"``: the annotated nuclei (all, and the Ki67-positive ones), softened by a
     one-pixel Gaussian and textured by the normalised DAPI / Ki67, ``mask * (0.6 + 0.4 IF)``:
     DAPI-like inside nuclei, with no DAPI background or registration blur outside them.
-    ``"nuclei"``: the same without the annotation's boundary ring (each nucleus is read
-    without the 2-pixel green ring that DeepLIIF draws around it), so that touching nuclei
-    stay apart in the predicted channel; re-staining finds nuclei as its connected
-    components. ``"flat"``: ``"masks"`` without the texture.
+    ``"gaps"``: ``"masks"`` without the pixels within two pixels of another nucleus, so that
+    touching nuclei stay apart in the predicted channel (re-staining finds nuclei as its
+    connected components). ``"nuclei"``: the same without the annotation's boundary ring
+    (each nucleus is read without the 2-pixel green ring that DeepLIIF draws around it).
+    ``"flat"``: ``"masks"`` without the texture.
+
+    ``register``: move the masks and IF into the IHC panel's frame first
+    (`DeepLIIFField.registered`); the sample fields' panels are 6-9 pixels apart.
     """
-    f = read_deepliif(path, include_boundary=target != "nuclei")
+    f = read_deepliif(path, register=register)
+    if target == "nuclei":  # in the frame of the ringed masks, which registration uses
+        ring_free = read_deepliif(path, include_boundary=False)
+        f = ring_free.registered(offsets=f.offsets) if register else ring_free
     dapi, ki67 = _normalise(f.dapi), _normalise(f.marker)
     if target == "if":
         return dapi, ki67
-    nuclei = _soft(f.labels > 0)
-    positive = _soft(f.positive[f.labels] & (f.labels > 0))
+    inside = (f.labels > 0) & ~(_touching(f.labels) if target == "gaps" else False)
+    nuclei = _soft(inside)
+    positive = _soft(f.positive[f.labels] & inside)
     if target == "flat":
         return nuclei * 0.8, positive * 0.8
     return nuclei * (0.6 + 0.4 * dapi), positive * (0.6 + 0.4 * ki67)
 
 
 def training_pairs(
-    shared: Path, synthetic: int, seed: int, target: str, train_fields: tuple[str, ...]
+    shared: Path,
+    synthetic: int,
+    seed: int,
+    target: str,
+    train_fields: tuple[str, ...],
+    register: bool = True,
 ) -> tuple[list, list]:
     """(real, synthetic) lists of ``(IHC uint8 (H, W, 3), target float32 (2, H, W))``."""
     real = []
     for name in train_fields:
         path = shared / "deepliif" / "train" / f"{name}.png"
-        f = read_deepliif(path)
-        nuc, mark = real_targets(path, target)
+        f = read_deepliif(path, register=register)
+        nuc, mark = real_targets(path, target, register)
         real.append((f.ihc, np.stack([nuc, mark])))
         real.append((f.hematoxylin, np.stack([nuc, np.zeros_like(mark)])))
     synth = []
@@ -201,7 +225,12 @@ def train(args: argparse.Namespace) -> UnmixGenerator:
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     real, synth = training_pairs(
-        args.shared_data, args.synthetic, args.seed, args.target, tuple(args.train_fields)
+        args.shared_data,
+        args.synthetic,
+        args.seed,
+        args.target,
+        tuple(args.train_fields),
+        args.register,
     )
     net = UnmixGenerator(net=NET, od_input=args.od_input)
     optical = OpticalTranslator()
@@ -250,6 +279,26 @@ def gains(net: UnmixGenerator, shared: Path, train_fields: list[str]) -> tuple[f
     return round(n, 3), round(m, 3)
 
 
+def separation(translator: torch.nn.Module, shared: Path, names: list[str]) -> dict:
+    """Nuclei found without labels (`nuclei_from_channel`) on registered DeepLIIF fields."""
+    from restainaug.metrics import matched_objects
+    from restainaug.nuclei import nuclei_from_channel
+
+    out = {}
+    for name in names:
+        f = read_deepliif(shared / "deepliif" / "train" / f"{name}.png", register=True)
+        x = torch.from_numpy(f.ihc).permute(2, 0, 1)[None].float() / 255.0
+        row = {"nuclei": f.num_nuclei}
+        for key, tr in (("", translator), ("_optical", OpticalTranslator())):
+            with torch.no_grad():
+                nuclear = tr.to_if(x)[:, tr.nuclear_index : tr.nuclear_index + 1]
+            found = nuclei_from_channel(nuclear)[0, 0].numpy().astype(np.int64)
+            row[f"objects{key}"] = len(np.unique(found)) - 1
+            row[f"matched_iou50{key}"] = matched_objects(found, f.labels)
+        out[name] = row
+    return out
+
+
 def export(net: UnmixGenerator, args: argparse.Namespace) -> Path:
     from restainaug.evaluation import compare, deepliif_fields, synth_fields
 
@@ -263,8 +312,10 @@ def export(net: UnmixGenerator, args: argparse.Namespace) -> Path:
     )  # fmt: skip
     metrics: dict[str, object] = {}
     train_dir = args.shared_data / "deepliif" / "train"
+    held_out = [train_dir / f"{n}.png" for n in args.held_out]
     sets = {
-        "": deepliif_fields([train_dir / f"{n}.png" for n in args.held_out]),
+        "": deepliif_fields(held_out),
+        "_unregistered": deepliif_fields(held_out, register=False),
         "_training_field": deepliif_fields([train_dir / f"{n}.png" for n in args.train_fields]),
         "_synthetic": synth_fields(8, seed=12345),
     }
@@ -277,18 +328,22 @@ def export(net: UnmixGenerator, args: argparse.Namespace) -> Path:
             metrics[f"evaluation{key}{suffix}"] = {
                 k: round(float(v), 4) for k, v in report.mean(model).items() if math.isfinite(v)
             }
+    metrics["nuclei_without_labels"] = separation(translator, args.shared_data, args.held_out)
     metrics["evaluated_on"] = (
-        f"evaluation: DeepLIIF {', '.join(args.held_out)} (Ki67 IHC, 512x512, never trained "
-        f"on); evaluation_training_field: DeepLIIF {', '.join(args.train_fields)} (seen in "
-        "training); evaluation_synthetic: 8 synthetic fields, seed 12345 (not a training "
-        "seed); restainaug evaluate, seed 0, 4 re-stained variants"
+        f"evaluation: DeepLIIF {', '.join(args.held_out)} (Ki67 IHC, never trained on), "
+        "masks and IF registered to the IHC panel; evaluation_unregistered: the same, panels "
+        f"as stored; evaluation_training_field: DeepLIIF {', '.join(args.train_fields)} "
+        "(seen in training); evaluation_synthetic: 8 synthetic fields, seed 12345 (not a "
+        "training seed); restainaug evaluate, seed 0, 4 re-stained variants; "
+        "nuclei_without_labels: components of nuclei_from_channel on the held-out fields "
+        "and how many annotated nuclei one of them matches at IoU >= 0.5"
     )
     card = ModelCard(
         name=args.name,
         channels=channels,
         ihc_to_if={"in_channels": 3, "out_channels": len(UNMIX_CHANNELS), **unmix_cfg},
         if_to_ihc={"in_channels": len(UNMIX_CHANNELS), "out_channels": 3, **render_cfg},
-        version="1.0.0",
+        version="1.1.0",
         description=(
             "Learned stain unmixing for brightfield hematoxylin + DAB IHC: a small network "
             "predicts DAPI-like nuclei (DAB-stained nuclei included) and the marker; "
@@ -339,7 +394,7 @@ def _train_seconds(out: Path) -> float | None:
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("steps", "batch", "patch", "lr", "synthetic", "seed", "target", "od_input", "width",
-            "head_width", "stem_layers", "gap_weight")  # fmt: skip
+            "head_width", "stem_layers", "gap_weight", "register")  # fmt: skip
     return {k: getattr(args, k) for k in keys}
 
 
@@ -356,7 +411,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-fields", nargs="+", default=list(TRAIN_FIELDS))
     p.add_argument("--held-out", nargs="+", default=list(HELD_OUT_FIELDS))
-    p.add_argument("--target", choices=("nuclei", "masks", "flat", "if"), default="nuclei")
+    p.add_argument("--target", choices=("gaps", "nuclei", "masks", "flat", "if"), default="gaps")
+    p.add_argument("--register", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--od-input", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--width", type=int, default=NET["width"], help="full-resolution stem width")
     p.add_argument("--head-width", type=int, default=NET["head_width"])
