@@ -8,6 +8,7 @@ and with Pillow otherwise.
   files <-> numpy;
 * `pair_folders`, `Pair` - image / label file pairs by name;
 * `read_deepliif`, `DeepLIIFField`, `segmentation_to_instances` - DeepLIIF training panels;
+* `estimate_shift`, `crop_shifted` - lining up panels of one field (DeepLIIF registration);
 * `read_multiplex`, `IFImage`, `percentile_normalize`, `gaussian_smooth` - fluorescence;
 * `UnpairedPatches`, `LabelledIHC` - torch datasets for CycleGAN fitting and segmentation.
 """
