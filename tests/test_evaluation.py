@@ -335,3 +335,19 @@ def test_cli_evaluate_on_synthetic_fields(tmp_path: Path, tiny_model_path: Path,
     assert [r["model"] for r in rows] == ["optical"] * 2 + ["tiny-test"] * 2 + ["real IF"] * 2
     assert main(["evaluate", "--data", str(tmp_path / "missing"), "--quiet"]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_cli_evaluate_registers_deepliif_unless_told_not_to(shared_data: Path, tmp_path: Path):
+    scores = {}
+    for flag in ("--register", "--no-register"):
+        out = tmp_path / f"{flag}.csv"
+        argv = ["evaluate", "--data", "deepliif", "--shared-data", str(shared_data)]
+        assert main([*argv, "--variants", "0", "--out", str(out), "--quiet", flag]) == 0
+        with open(out, newline="") as fh:
+            scores[flag] = {
+                (r["model"], r["field"]): float(r["nuclear_auc"]) for r in csv.DictReader(fh)
+            }
+    assert scores["--register"].keys() == scores["--no-register"].keys()
+    for key, registered in scores["--register"].items():
+        assert registered > scores["--no-register"][key], key
