@@ -101,7 +101,7 @@ def _score(
     max_pixels: int | None,
 ) -> FieldScores:
     dtype = next((t.dtype for t in (*tr.parameters(), *tr.buffers())), torch.float32)
-    x = torch.from_numpy(field.ihc).permute(2, 0, 1)[None]
+    x = torch.as_tensor(np.array(field.ihc)).permute(2, 0, 1)[None]  # a copy: may be read-only
     if variants:
         transform.set_random_state(seed)
         batch = np.broadcast_to(field.ihc, (variants, *field.ihc.shape))

@@ -101,7 +101,8 @@ def matched_objects(found: np.ndarray, truth: np.ndarray, iou: float = 0.5) -> i
     that threshold, as in the usual segmentation F1.
 
     Args:
-        found: integer object ids, ``0`` = background (e.g. `restainaug.nuclei.nuclei_from_channel`).
+        found: integer object ids, ``0`` = background (e.g. from
+            `restainaug.nuclei.nuclei_from_channel`).
         truth: integer instance labels of the same shape, ``0`` = background.
         iou: the intersection-over-union threshold, in ``(0, 1]``.
 

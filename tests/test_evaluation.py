@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from pathlib import Path
 
 import numpy as np
@@ -351,3 +351,16 @@ def test_cli_evaluate_registers_deepliif_unless_told_not_to(shared_data: Path, t
     assert scores["--register"].keys() == scores["--no-register"].keys()
     for key, registered in scores["--register"].items():
         assert registered > scores["--no-register"][key], key
+
+
+def test_evaluate_takes_read_only_images_without_warnings(synth: list[EvalField]) -> None:
+    import warnings
+
+    field = synth[0]
+    ihc = field.ihc.copy()
+    ihc.setflags(write=False)  # e.g. np.asarray of a PIL image, or a memory map
+    ro = replace(field, ihc=ihc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = evaluate("optical", [ro], variants=1).rows[0]
+    assert astuple(got) == astuple(evaluate("optical", [field], variants=1).rows[0])
