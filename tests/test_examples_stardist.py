@@ -92,3 +92,25 @@ def test_flips_move_image_and_labels_together() -> None:
         x2, y2 = f(x, y)
         # pixel values travel with their label: x[..., 0] == 3 * y everywhere
         assert np.array_equal(x2[..., 0], 3 * y2)
+
+
+@pytest.mark.shared_data
+def test_deepliif_setting_pairs_registered_tiles(shared_data: Path) -> None:
+    sys.path.insert(0, str(EXAMPLE))
+    import stardist_data
+
+    from restainaug.data import read_deepliif
+
+    settings = stardist_data.deepliif(shared_data)
+    assert [s.name for s in settings] == ["deepliif-fold0", "deepliif-fold1"]
+    fold0, fold1 = settings
+    assert len(fold0.train) == len(fold0.test) == len(fold0.ref_train) == 4  # 2 fields x 2
+    field = read_deepliif(shared_data / "deepliif" / "train" / "Bladder1.png", register=True)
+    h, w = field.labels.shape[0] // 2, field.labels.shape[1] // 2
+    # Fold 0 trains on quadrants 0 and 3 (hematoxylin-only) and tests on 1 and 2 (Ki67).
+    assert np.array_equal(fold0.train[0][0], field.hematoxylin[:h, :w])
+    assert np.array_equal(fold0.test[0][0], field.ihc[:h, w:])
+    assert np.array_equal(fold0.test[0][1], field.labels[:h, w:])
+    assert np.array_equal(fold1.train[0][0], field.hematoxylin[:h, w:])
+    for image, labels in fold0.test + fold0.train:
+        assert image.shape[:2] == labels.shape and labels.dtype == np.int32
