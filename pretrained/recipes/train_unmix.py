@@ -45,11 +45,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from restainaug.data import read_deepliif
+from restainaug.data import DeepLIIFField, read_deepliif
 from restainaug.models import save_model
 from restainaug.models.io import ModelCard
 from restainaug.models.learned import GeneratorTranslator
 from restainaug.models.networks import UNMIX_CHANNELS, StainRenderer, UnmixGenerator
+from restainaug.nuclei import dilate
 from restainaug.stains import OpticalTranslator
 from restainaug.synth import synthesize
 from restainaug.train.config import SIZES
@@ -92,7 +93,7 @@ def _touching(labels: np.ndarray) -> np.ndarray:
     return (labels > 0) & ((maximum_filter(labels, 5) > labels) | (minimum_filter(big, 5) < labels))
 
 
-def real_targets(path: Path, target: str, register: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def real_targets(f: DeepLIIFField, target: str) -> tuple[np.ndarray, np.ndarray]:
     """Nuclear and marker targets of a DeepLIIF field: its IF, or its masks textured by it.
 
     ``"if"``: the co-registered DAPI and Ki67, normalised to the 1st-99.5th percentiles.
@@ -105,13 +106,12 @@ def real_targets(path: Path, target: str, register: bool = True) -> tuple[np.nda
     (each nucleus is read without the 2-pixel green ring that DeepLIIF draws around it).
     ``"flat"``: ``"masks"`` without the texture.
 
-    ``register``: move the masks and IF into the IHC panel's frame first
-    (`DeepLIIFField.registered`); the sample fields' panels are 6-9 pixels apart.
+    ``f`` is the field as read with its boundary rings, registered or not; ``"nuclei"``
+    reads its file again without the rings, in the same frame.
     """
-    f = read_deepliif(path, register=register)
-    if target == "nuclei":  # in the frame of the ringed masks, which registration uses
-        ring_free = read_deepliif(path, include_boundary=False)
-        f = ring_free.registered(offsets=f.offsets) if register else ring_free
+    if target == "nuclei":
+        ring_free = read_deepliif(f.source, include_boundary=False)
+        f = ring_free.registered(offsets=f.offsets) if f.offsets else ring_free
     dapi, ki67 = _normalise(f.dapi), _normalise(f.marker)
     if target == "if":
         return dapi, ki67
@@ -136,7 +136,7 @@ def training_pairs(
     for name in train_fields:
         path = shared / "deepliif" / "train" / f"{name}.png"
         f = read_deepliif(path, register=register)
-        nuc, mark = real_targets(path, target, register)
+        nuc, mark = real_targets(f, target)
         real.append((f.ihc, np.stack([nuc, mark])))
         real.append((f.hematoxylin, np.stack([nuc, np.zeros_like(mark)])))
     synth = []
@@ -196,7 +196,7 @@ def gap_weights(y: torch.Tensor, weight: float) -> torch.Tensor:
     w = torch.ones_like(y)
     if weight > 0:
         nuclei = (y[:, 0:1] > 0.3).float()
-        band = F.max_pool2d(nuclei, 5, stride=1, padding=2) - nuclei
+        band = dilate(nuclei, 2) - nuclei
         w[:, 0:1] += weight * band
     return w
 
