@@ -213,9 +213,9 @@ class DeepLIIFField:
             "marker": self.marker,
             "labels": self.labels,
         }
-        of = {"hematoxylin": "hematoxylin", "dapi": "if", "lap2": "if", "marker": "if"}
-        of["labels"] = "segmentation"
-        out = crop_shifted(panels, {k: shifts[v] for k, v in of.items()})
+        frame = {"hematoxylin": "hematoxylin", "dapi": "if", "lap2": "if", "marker": "if",
+                 "labels": "segmentation"}  # fmt: skip
+        out = crop_shifted(panels, {k: shifts[v] for k, v in frame.items()})
         ids = np.unique(out["labels"])
         ids = ids[ids > 0]
         new_id = np.zeros(len(self.positive), dtype=np.int32)
