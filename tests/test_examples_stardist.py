@@ -44,6 +44,10 @@ def test_stardist_smoke_runs_every_arm(tmp_path: Path) -> None:
     for r in rows:
         assert r["setting"] == "synthetic" and r["steps"] == "2"
         assert all(0.0 <= float(r[k]) <= 1.0 for k in ("f1", "precision", "recall"))
+        # The re-staining arms record the target-pattern policy; the others record none.
+        online = r["arm"] in ("restain", "optical")
+        assert r["policy"] == ("nuclear" if online or r["arm"] == "insilico" else "")
+        assert r["p"] == ("0.8" if online else "")
     # The offline arm trained on the generated data set: originals + 1 variant per field.
     made = sorted(p.name for p in (tmp_path / "w" / "synthetic").glob("insilico-*/images/*.png"))
     assert len(made) == 2 * 3 and made[0].endswith("_v0.png") and made[1].endswith("_v1.png")
@@ -81,6 +85,32 @@ def test_summary_means_spread_and_gap_closed() -> None:
     # a reference within MIN_GAP of `none` leaves no gap to speak of
     close = [*rows[:4], {"arm": "reference", "f1": 0.58, "precision": 0.6, "recall": 0.6}]
     assert all(e["gap_closed"] == "" for e in ex.summarise(close))
+
+
+def test_results_of_other_policies_are_kept_but_not_resumed(tmp_path: Path) -> None:
+    ex = _module()
+    path = tmp_path / "results.csv"
+    # A file from before the policy was recorded: its runs used policy "default" at p 0.5.
+    path.write_text(
+        "setting,arm,seed,steps,f1,precision,recall,train_s,s_per_step\n"
+        "synthetic,none,0,800,0.7,0.8,0.6,1.0,0.1\n"
+        "synthetic,restain,0,800,0.75,0.8,0.7,1.0,0.1\n"
+        "synthetic,insilico,0,800,0.72,0.8,0.7,1.0,0.1\n"
+    )
+    rows = ex.read_results(path)
+    assert [(r["arm"], r["policy"], r["p"]) for r in rows] == [
+        ("none", "", ""), ("restain", "default", 0.5), ("insilico", "default", ""),
+    ]  # fmt: skip
+    assert [r["arm"] for r in rows if ex.same_run(r, 800, "default", 0.5)] == [
+        "none", "restain", "insilico",
+    ]  # fmt: skip
+    # Another policy or p re-runs the re-staining arms only; other step counts run everything.
+    assert [r["arm"] for r in rows if ex.same_run(r, 800, "nuclear", 0.8)] == ["none"]
+    assert [r["arm"] for r in rows if ex.same_run(r, 800, "default", 0.8)] == ["none", "insilico"]
+    assert not [r for r in rows if ex.same_run(r, 400, "default", 0.5)]
+    # Written back, every row survives with its policy and p.
+    ex.write_csv(path, rows)
+    assert ex.read_results(path) == rows
 
 
 def test_flips_move_image_and_labels_together() -> None:

@@ -14,6 +14,12 @@ training fields are augmented; all use the same seeds, steps, flips and rotation
   ``optical`` itself: the arm would repeat ``restain``).
 * ``reference``: trained on the target stain itself (in-domain), the ceiling of the others.
 
+The re-staining arms use ``--policy`` (a name of `restainaug.presets.POLICIES`), ``nuclear``
+by default: like the paper, which generated its in-silico fields in the stain pattern it
+wanted the segmenter to learn, the experiment asks for the target pattern (marker on nuclei).
+``--p 0.8`` re-stains about five patches in six, the paper's ratio of in-silico to original
+fields (2,105 to 421). ``--policy default --p 0.5`` gives the transform's own defaults.
+
 Settings (``--setting``): ``synthetic`` (membrane-marker -> nuclear-marker synthetic fields),
 ``deepliif`` (hematoxylin-only -> Ki67 panels of the DeepLIIF fields, two folds; needs
 ``--shared-data``), or your own folders (``--images --labels --test-images --test-labels``).
@@ -105,15 +111,18 @@ def hed_jitter(rng: np.random.Generator, sigma: float, base: Augmenter) -> Augme
     return f
 
 
-def restain(model: str, p: float, seed: int, base: Augmenter) -> Augmenter:
-    """``RestainTransform`` online, after flips and rotations."""
-    from restainaug import RestainTransform
+def restain(model: str, policy: str, p: float, seed: int, base: Augmenter) -> Augmenter:
+    """``RestainTransform`` with the named ``policy`` online, after flips and rotations."""
+    from restainaug import RestainTransform, load_model
     from restainaug.adapters.stardist import augmenter
+    from restainaug.presets import policy_preset
 
-    return augmenter(RestainTransform(model=model, p=p, seed=seed), extra=base)
+    translator = load_model(model)
+    ops = policy_preset(policy, marker=translator.marker_index is not None)
+    return augmenter(RestainTransform(model=translator, ops=ops, p=p, seed=seed), extra=base)
 
 
-def insilico(fields: list, model: str, variants: int, seed: int, work: Path) -> list:
+def insilico(fields: list, model: str, policy: str, variants: int, seed: int, work: Path) -> list:
     """The training fields plus ``variants`` re-stained copies each, via ``generate``."""
     from restainaug.data import pair_folders, write_image, write_labels
     from restainaug.generate import generate
@@ -123,8 +132,8 @@ def insilico(fields: list, model: str, variants: int, seed: int, work: Path) -> 
         if not (src / "images" / f"f{i:04d}.png").exists():
             write_image(src / "images" / f"f{i:04d}.png", image)
             write_labels(src / "labels" / f"f{i:04d}.png", labels)
-    out = work / f"insilico-{Path(model).stem}-seed{seed}"
-    generate(src / "images", src / "labels", out, variants, model=model, seed=seed)
+    out = work / f"insilico-{Path(model).stem}-{policy}-seed{seed}"
+    generate(src / "images", src / "labels", out, variants, model=model, policy=policy, seed=seed)
     return [pair.read() for pair in pair_folders(out / "images", out / "labels")]
 
 
@@ -214,7 +223,9 @@ def run(args: argparse.Namespace, preset: Preset, settings: list, out: Path, wor
     for note in notes:
         print(note)
     results_csv = out / "results.csv"
-    rows = read_done(results_csv, preset.steps)
+    # Runs of other steps, policies or p stay in the file but are not this run's.
+    every = read_results(results_csv)
+    rows = [r for r in every if same_run(r, preset.steps, args.policy, args.p)]
     done = {(r["setting"], r["arm"], int(r["seed"])) for r in rows}
     if rows:
         print(f"resuming: {len(rows)} runs already in {results_csv} are kept")
@@ -222,7 +233,8 @@ def run(args: argparse.Namespace, preset: Preset, settings: list, out: Path, wor
         print(f"\n== {setting.name}: {setting.notes}")
         print(
             f"   {len(setting.train)} training, {len(setting.val)} validation, "
-            f"{len(setting.test)} test fields; {preset.steps} steps; seeds {list(preset.seeds)}"
+            f"{len(setting.test)} test fields; {preset.steps} steps; seeds {list(preset.seeds)}; "
+            f"re-staining: policy {args.policy!r}, p {args.p}"
         )
         for seed in preset.seeds:
             for arm in arms:
@@ -236,36 +248,69 @@ def run(args: argparse.Namespace, preset: Preset, settings: list, out: Path, wor
                 if arm == "hed":
                     augment = hed_jitter(rng, args.hed_sigma, base)
                 elif arm == "restain":
-                    augment = restain(args.model, args.p, seed, base)
+                    augment = restain(args.model, args.policy, args.p, seed, base)
                 elif arm == "optical":
-                    augment = restain("optical", args.p, seed, base)
+                    augment = restain("optical", args.policy, args.p, seed, base)
                 elif arm == "insilico":
                     train = insilico(
-                        setting.train, args.model, preset.variants, seed, work / setting.name
+                        setting.train,
+                        args.model,
+                        args.policy,
+                        preset.variants,
+                        seed,
+                        work / setting.name,
                     )
                 elif arm == "reference":
                     train, val = setting.ref_train, setting.ref_val
                 scores = train_and_test(train, val, setting.test, augment, preset, seed)
-                row = {"setting": setting.name, "arm": arm, "seed": seed, "steps": preset.steps}
+                row = {
+                    "setting": setting.name,
+                    "arm": arm,
+                    "seed": seed,
+                    "steps": preset.steps,
+                    **_recipe(arm, args.policy, args.p),
+                }
                 row.update({k: round(v, 4) for k, v in scores.items()})
                 rows.append(row)
+                every.append(row)
                 print(
                     f"   seed {seed} {arm:>9}: F1 {row['f1']:.3f}  precision "
                     f"{row['precision']:.3f}  recall {row['recall']:.3f}  "
                     f"({row['s_per_step']:.3f} s/step)",
                     flush=True,
                 )
-                write_csv(results_csv, rows)
+                write_csv(results_csv, every)
     return rows
 
 
-def read_done(path: Path, steps: int) -> list[dict[str, Any]]:
-    """Rows of an earlier run with the same number of steps (a rerun resumes it)."""
+def _recipe(arm: str, policy: str, p: float) -> dict[str, Any]:
+    """The re-staining policy and probability of an arm (empty for arms without one)."""
+    restains = arm in ("restain", "optical", "insilico")
+    return {"policy": policy if restains else "", "p": p if arm in ("restain", "optical") else ""}
+
+
+def same_run(row: dict[str, Any], steps: int, policy: str, p: float) -> bool:
+    """Whether a row of ``results.csv`` was trained with these steps, policy and p."""
+    return row["steps"] == steps and (row["policy"], row["p"]) == tuple(
+        _recipe(row["arm"], policy, p).values()
+    )
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Every row of an earlier ``results.csv`` (none when there is no file).
+
+    Rows of files written before the policy was recorded count as ``default`` at p 0.5, the
+    settings those runs used.
+    """
     if not path.exists():
         return []
     with open(path, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if int(r["steps"]) == steps]
+        rows: list[dict[str, Any]] = list(csv.DictReader(fh))
     for r in rows:
+        old = _recipe(r["arm"], "default", 0.5)
+        r["policy"] = r.get("policy", old["policy"])
+        raw = r.get("p", old["p"])
+        r["p"] = float(raw) if raw != "" else ""
         r["seed"], r["steps"] = int(r["seed"]), int(r["steps"])
         for key in ("f1", "precision", "recall", "train_s", "s_per_step"):
             r[key] = float(r[key])
@@ -359,7 +404,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--smoke", action="store_true", help="tiny run for CI (= --preset smoke)")
     ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     ap.add_argument("--model", default="default", help="translator: name or model path")
-    ap.add_argument("--p", type=float, default=0.5, help="re-staining probability (online)")
+    from restainaug.presets import POLICIES
+
+    ap.add_argument(
+        "--policy",
+        default="nuclear",
+        choices=sorted(POLICIES),
+        help="re-staining policy of the restain, optical and insilico arms: a name of "
+        "restainaug.presets.POLICIES (default: nuclear, the target pattern)",
+    )
+    ap.add_argument("--p", type=float, default=0.8, help="re-staining probability (online)")
     ap.add_argument("--hed-sigma", type=float, default=0.05, help="HED jitter strength")
     ap.add_argument("--steps", type=int, help="override the preset's training steps")
     ap.add_argument("--seeds", type=int, nargs="+", help="override the preset's seeds")
