@@ -73,6 +73,8 @@ def test_summary_means_spread_and_gap_closed() -> None:
         {"arm": "restain", "f1": 0.75, "precision": 0.8, "recall": 0.7},
         {"arm": "reference", "f1": 0.95, "precision": 0.9, "recall": 1.0},
     ]
+    # Arms come out in the order of ARMS whatever the order of the runs.
+    assert [e["arm"] for e in ex.summarise(rows[::-1])] == ["none", "restain", "reference"]
     summary = {e["arm"]: e for e in ex.summarise(rows)}
     assert summary["none"]["f1"] == 0.55 and summary["none"]["runs"] == 2
     assert summary["none"]["f1_sd"] == pytest.approx(np.std([0.5, 0.6], ddof=1), abs=1e-4)

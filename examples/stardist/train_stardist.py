@@ -326,6 +326,10 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
+def _arm_order(arm: str) -> int:
+    return ARMS.index(arm) if arm in ARMS else len(ARMS)
+
+
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean and standard deviation per arm over seeds and folds; share of the gap closed.
 
@@ -333,7 +337,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     when the reference beats ``none`` by at least `MIN_GAP` F1.
     """
     by_arm: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
+    # In the order of ARMS, however the runs were ordered (resumed files mix them).
+    for row in sorted(rows, key=lambda r: _arm_order(r["arm"])):
         by_arm.setdefault(row["arm"], []).append(row)
     mean = {arm: float(np.mean([r["f1"] for r in rs])) for arm, rs in by_arm.items()}
     out = []
@@ -382,7 +387,7 @@ def bar_chart(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    arms = sorted({r["arm"] for r in rows}, key=_arm_order)
     fig, ax = plt.subplots(figsize=(1.1 * len(arms) + 1.5, 3.2))
     for i, arm in enumerate(arms):
         f1 = [r["f1"] for r in rows if r["arm"] == arm]
