@@ -225,10 +225,13 @@ def run(args: argparse.Namespace, preset: Preset, settings: list, out: Path, wor
     results_csv = out / "results.csv"
     # Runs of other steps, policies or p stay in the file but are not this run's.
     every = read_results(results_csv)
-    rows = [r for r in every if same_run(r, preset.steps, args.policy, args.p)]
-    done = {(r["setting"], r["arm"], int(r["seed"])) for r in rows}
-    if rows:
-        print(f"resuming: {len(rows)} runs already in {results_csv} are kept")
+
+    def ours() -> list[dict[str, Any]]:
+        return [r for r in every if same_run(r, preset.steps, args.policy, args.p)]
+
+    done = {(r["setting"], r["arm"], r["seed"]) for r in ours()}
+    if done:
+        print(f"resuming: {len(done)} runs already in {results_csv} are kept")
     for setting in settings:
         print(f"\n== {setting.name}: {setting.notes}")
         print(
@@ -271,7 +274,6 @@ def run(args: argparse.Namespace, preset: Preset, settings: list, out: Path, wor
                     **_recipe(arm, args.policy, args.p),
                 }
                 row.update({k: round(v, 4) for k, v in scores.items()})
-                rows.append(row)
                 every.append(row)
                 print(
                     f"   seed {seed} {arm:>9}: F1 {row['f1']:.3f}  precision "
@@ -280,7 +282,7 @@ def run(args: argparse.Namespace, preset: Preset, settings: list, out: Path, wor
                     flush=True,
                 )
                 write_csv(results_csv, every)
-    return rows
+    return ours()
 
 
 def _recipe(arm: str, policy: str, p: float) -> dict[str, Any]:
@@ -291,9 +293,8 @@ def _recipe(arm: str, policy: str, p: float) -> dict[str, Any]:
 
 def same_run(row: dict[str, Any], steps: int, policy: str, p: float) -> bool:
     """Whether a row of ``results.csv`` was trained with these steps, policy and p."""
-    return row["steps"] == steps and (row["policy"], row["p"]) == tuple(
-        _recipe(row["arm"], policy, p).values()
-    )
+    recipe = _recipe(row["arm"], policy, p)
+    return row["steps"] == steps and all(row[k] == v for k, v in recipe.items())
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
