@@ -124,6 +124,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(report.format_table())
     if args.out is not None:
         print(f"per-field scores: {report.to_csv(args.out)}")
+    if args.realism:
+        from .realism import realism
+
+        for model in args.model or ["default"]:
+            scores = realism(fields, model, seed=args.seed, device=args.device)
+            print(scores.format_table())
     return 0
 
 
@@ -300,8 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--data",
         default=None,
-        help="deepliif, synth, or a folder of IHC images (default: deepliif when the shared "
-        "data folder has it, else synth)",
+        help="deepliif, bcdata, synth, or a folder of IHC images (default: deepliif when the "
+        "shared data folder has it, else synth)",
     )
     evaluate.add_argument(
         "--labels", default=None, help="folder of label images for --data DIR (default: DIR)"
@@ -322,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--size", type=int, default=256, help="side of synthetic fields")
     evaluate.add_argument(
         "--variants", type=int, default=4, help="re-stained variants per field for stability"
+    )
+    evaluate.add_argument(
+        "--realism",
+        action="store_true",
+        help="also score how real re-stained nuclei look (classifier AUC of real vs added and "
+        "removed marker, DAB statistics, glass Delta E; needs scikit-learn)",
     )
     evaluate.add_argument("--seed", type=int, default=0, help="seed of fields and variants")
     evaluate.add_argument("--out", default=None, help="CSV file for the per-field scores")

@@ -20,7 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["EvalField", "deepliif_fields", "folder_fields", "load_fields", "synth_fields"]
+__all__ = [
+    "EvalField",
+    "deepliif_fields",
+    "folder_fields",
+    "load_fields",
+    "point_fields",
+    "synth_fields",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,6 +243,41 @@ def folder_fields(
     return out
 
 
+def point_fields(
+    images: str | os.PathLike[str], points: str | os.PathLike[str], radius: int = 12
+) -> list[EvalField]:
+    """Fields annotated by nucleus centre points (``points/NAME.csv`` beside ``images/NAME.*``).
+
+    Nuclei are grown from the points by `restainaug.data.points.labels_from_points`; their
+    marker status is the points' class. Images without a CSV file are skipped.
+
+    Args:
+        images: folder of IHC images.
+        points: folder of ``x,y,class`` CSV files named after the images.
+        radius: largest nucleus radius in pixels.
+
+    Raises:
+        ValueError: when no image has a points file.
+    """
+    from .data import read_image
+    from .data.points import labels_from_points, read_points
+
+    out = []
+    suffixes = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+    paths = [p for p in Path(images).iterdir() if p.suffix.lower() in suffixes]
+    for path in sorted(paths, key=lambda p: (len(p.stem), p.stem)):
+        csv_path = Path(points) / f"{path.stem}.csv"
+        if not csv_path.is_file():
+            continue
+        rgb = np.ascontiguousarray(read_image(path)[..., :3])
+        xy, positive = read_points(csv_path)
+        labels = labels_from_points(rgb, xy, radius)
+        out.append(EvalField(path.stem, rgb, labels, np.r_[False, positive]))
+    if not out:
+        raise ValueError(f"No image in {images} has a points file in {points}.")
+    return out
+
+
 def _shared_data(shared_data: str | os.PathLike[str] | None) -> Path:
     if shared_data is not None:
         return Path(shared_data)
@@ -256,6 +298,7 @@ def load_fields(
 
     Args:
         data: ``"deepliif"`` (the training images under ``shared_data/deepliif/train``),
+            ``"bcdata"`` (``shared_data/bcdata_ki67``, nuclei grown from points: `point_fields`),
             ``"synth"`` (`synth_fields`), or a folder of images (`folder_fields`);
             ``None``: ``"deepliif"`` when that folder exists, ``"synth"`` otherwise.
         labels: the label folder for a folder of images (default: the same folder).
@@ -281,7 +324,7 @@ def load_fields(
     deepliif = root / "deepliif" / "train"
     if data is None:
         data = "deepliif" if deepliif.is_dir() else "synth"
-    if labels is not None and data in ("deepliif", "synth"):
+    if labels is not None and data in ("deepliif", "synth", "bcdata"):
         raise ValueError(f"labels: only used with a folder of images, not with {data!r}.")
     if data == "deepliif":
         if not deepliif.is_dir():
@@ -292,6 +335,11 @@ def load_fields(
         return deepliif_fields(deepliif, register)
     if data == "synth":
         return synth_fields(n_synth, seed, size)
+    if data == "bcdata":
+        bc = root / "bcdata_ki67"
+        if not bc.is_dir():
+            raise ValueError(f"BCData not found at {bc}: pass the shared data folder.")
+        return point_fields(bc / "images", bc / "points")
     if not Path(data).is_dir():
         raise ValueError(
             f"data: expected 'deepliif', 'synth' or a folder of images, got {str(data)!r} "

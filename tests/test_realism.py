@@ -1,0 +1,173 @@
+"""Realism score, point annotations, the slide renderer and granular marker texture."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from restainaug.data.points import labels_from_points, read_points
+from restainaug.eval_fields import EvalField, point_fields
+from restainaug.models import SlideRenderer, StainRenderer, UnmixGenerator, build_generator
+from restainaug.ops import IFContext, MarkerToNuclei
+from restainaug.realism import (
+    FEATURES,
+    classifier_auc,
+    glass_delta_e,
+    nucleus_features,
+    realism,
+)
+
+pytest.importorskip("sklearn")
+
+
+def _blobs(colour: tuple[int, int, int], seed: int, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    img = np.full((64, 64 * n, 3), 235, np.uint8)
+    lab = np.zeros(img.shape[:2], np.int32)
+    yy, xx = np.mgrid[:64, :64]
+    for i in range(n):
+        r = rng.uniform(6, 10)
+        disc = (yy - 32) ** 2 + (xx - 32) ** 2 <= r * r
+        noise = rng.normal(0, 8, (64, 64, 3))
+        tile = img[:, 64 * i : 64 * (i + 1)]
+        tile[disc] = np.clip(np.array(colour) + noise[disc], 0, 255).astype(np.uint8)
+        lab[:, 64 * i : 64 * (i + 1)][disc] = i + 1
+    return img, lab
+
+
+def test_nucleus_features_shape_and_values() -> None:
+    img, lab = _blobs((120, 80, 50), 0)
+    f = nucleus_features(img, lab)
+    assert f.shape == (6, len(FEATURES)) and np.isfinite(f).all()
+    dab = f[:, FEATURES.index("dab_mean")]
+    blue, _ = _blobs((90, 110, 200), 0)
+    assert (dab > nucleus_features(blue, lab)[:, FEATURES.index("dab_mean")]).all()
+    # Missing or tiny ids give rows of nan; the input is not modified.
+    before = img.copy()
+    g = nucleus_features(img, lab, [1, 99])
+    assert np.isfinite(g[0]).all() and np.isnan(g[1]).all()
+    assert np.array_equal(img, before)
+
+
+def test_classifier_auc_separates_and_does_not() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 1, (60, 5))
+    assert classifier_auc(a, rng.normal(0, 1, (60, 5))) < 0.75
+    assert classifier_auc(a, rng.normal(3, 1, (60, 5))) > 0.95
+    assert math.isnan(classifier_auc(a, a[:1]))
+
+
+def test_glass_delta_e() -> None:
+    img, _ = _blobs((120, 80, 50), 0)
+    assert glass_delta_e(img, img.copy()) == 0.0
+    whiter = img.copy()
+    whiter[img.mean(-1) > 230] = 250
+    assert glass_delta_e(img, whiter) > 1.0
+    with pytest.raises(ValueError, match="shapes differ"):
+        glass_delta_e(img, img[:10])
+
+
+def test_points_read_and_grow(tmp_path: Path) -> None:
+    img = np.full((40, 60, 3), 240, np.uint8)
+    img[5:15, 5:15] = 90
+    img[25:35, 40:50] = 170  # pale nucleus: keeps its own outline
+    csv = tmp_path / "a.csv"
+    csv.write_text("x,y,class\n10,10,positive\n45,30,Negative\n99,99,negative\n")
+    xy, positive = read_points(csv)
+    assert xy.tolist() == [[10, 10], [45, 30], [99, 99]] and positive.tolist() == [1, 0, 0]
+    lab = labels_from_points(img, xy)
+    # The smoothed half-maximum outline cuts the square's corners, and stays inside it.
+    for i, (ys, xs) in ((1, (slice(5, 15), slice(5, 15))), (2, (slice(25, 35), slice(40, 50)))):
+        assert (
+            90 <= int((lab == i).sum()) <= 100 and int((lab[ys, xs] == i).sum()) == (lab == i).sum()
+        )
+    assert not (lab == 3).any()
+    bad = tmp_path / "b.csv"
+    bad.write_text("x,y,class\n1,2,maybe\n")
+    with pytest.raises(ValueError, match="positive or negative"):
+        read_points(bad)
+    bad.write_text("x,y\n1,2\n")
+    with pytest.raises(ValueError, match="columns x, y, class"):
+        read_points(bad)
+
+
+def test_point_fields(tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "points").mkdir()
+    img = np.full((40, 40, 3), 240, np.uint8)
+    img[5:15, 5:15] = 90
+    Image.fromarray(img).save(tmp_path / "images" / "0.png")
+    Image.fromarray(img).save(tmp_path / "images" / "no-points.png")
+    (tmp_path / "points" / "0.csv").write_text("x,y,class\n10,10,positive\n")
+    (f,) = point_fields(tmp_path / "images", tmp_path / "points")
+    assert f.name == "0" and f.positive is not None and f.positive.tolist() == [False, True]
+    with pytest.raises(ValueError, match="has a points file"):
+        point_fields(tmp_path / "points", tmp_path / "images")
+
+
+def _unmix() -> UnmixGenerator:
+    torch.manual_seed(0)
+    return UnmixGenerator(net={"width": 4, "context_width": 4, "context_blocks": 1})
+
+
+def test_slide_renderer_round_trip_and_glass() -> None:
+    g = _unmix()
+    x = torch.rand(2, 3, 32, 32) * 1.6 - 0.8
+    v = g(x)
+    r = SlideRenderer()
+    assert torch.allclose(r(v), StainRenderer()(v), atol=1e-5)
+    assert (r(v) - x).abs().max() < 1e-4
+    # Removing the marker leaves pixels at or below the DAB floor unchanged.
+    removed = v.clone()
+    removed[:, 1] = -1.0
+    u = (v + 1) * 0.5
+    _, floor, _ = r.slide_stains(u)
+    glass = (u[:, 5:6] <= floor).expand(-1, 3, -1, -1)
+    assert torch.allclose(r(removed)[glass], x[glass], atol=1e-4)
+    assert isinstance(build_generator({"type": "slide-render"}), SlideRenderer)
+    with pytest.raises(ValueError, match="floor_quantile"):
+        SlideRenderer(floor_quantile=1.0)
+
+
+def test_marker_grain_replays_and_validates() -> None:
+    x = torch.zeros(2, 2, 24, 24)
+    labels = torch.zeros(2, 1, 24, 24)
+    labels[:, :, 4:16, 4:16] = 1
+    op = MarkerToNuclei(fraction=1.0, intensity=1.0, grain=0.6, texture=0.0)
+    assert "grain_seed" in op.param_space()
+    params = {
+        "fraction": torch.ones(2),
+        "intensity": torch.ones(2),
+        "select": torch.zeros(2, 8),
+        "strength": torch.ones(2, 8),
+        "grain_seed": torch.tensor([0.1, 0.2]),
+    }
+    a = op.apply(x, params, IFContext(x, 0, 1, labels))
+    b = op.apply(x, params, IFContext(x, 0, 1, labels))
+    assert torch.equal(a, b) and not torch.equal(a[0], a[1])
+    inside = a[0, 1, 7:13, 7:13]
+    assert inside.std() / inside.mean() > 0.2
+    assert "grain_seed" not in MarkerToNuclei().param_space()
+    for kwargs in ({"grain": -1.0}, {"grain": 3.0}, {"edge": 5}, {"edge": 1.5}):
+        with pytest.raises(ValueError):
+            MarkerToNuclei(**kwargs)
+
+
+def test_realism_scores_on_synthetic_fields() -> None:
+    from restainaug.eval_fields import synth_fields
+
+    fields = [f for f in synth_fields(2, 0, 96) if f.positive is not None]
+    if not any(f.positive[1:].any() and not f.positive[1:].all() for f in fields):
+        pytest.skip("no synthetic field with both classes")
+    scores = realism(fields, "optical", seed=0)
+    assert 0.0 <= scores.added_auc <= 1.0 or math.isnan(scores.added_auc)
+    assert scores.counts["added"] > 0 and "real_positive" in scores.dab
+    assert "added AUC" in scores.format_table()
+    with pytest.raises(ValueError, match="both marker-positive"):
+        realism([EvalField("x", np.full((8, 8, 3), 200, np.uint8), np.zeros((8, 8), np.int32))])
