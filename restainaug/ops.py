@@ -336,13 +336,17 @@ class MarkerToNuclei(_MarkerPlacement):
 
     Each nucleus is positive with probability ``fraction``; a positive nucleus gets
     ``intensity`` times a per-nucleus factor in ``[1 - variation, 1 + variation]``, modulated
-    by its own nuclear-channel texture (``texture = 0`` gives flat nuclei).
+    by its own nuclear-channel texture (``texture = 0`` gives flat nuclei) and by granular
+    noise (``grain``: the spread of a mean-preserving log-normal factor, as real DAB
+    precipitate is clumped), and its edge is softened over ``edge`` pixels beyond one.
 
     Args:
         fraction: fraction of positive nuclei in ``[0, 1]``.
         intensity: marker intensity of a positive nucleus (see `MARKER_LEVELS`).
         variation: relative spread of intensity between nuclei, in ``[0, 1)``.
         texture: how much the nuclear-channel pattern shows in the marker, in ``[0, 1]``.
+        grain: log-normal spread of granular DAB texture, in ``[0, 2]`` (``0``: none).
+        edge: extra pixels of edge softening, ``0`` to ``4``.
         p: probability per sample.
     """
 
@@ -352,17 +356,36 @@ class MarkerToNuclei(_MarkerPlacement):
         intensity: float | tuple[float, float] | Space = Choice((0.3, 0.6, 1.0)),
         variation: float = 0.3,
         texture: float = 0.5,
+        grain: float = 0.0,
+        edge: int = 1,
         p: float = 1.0,
     ) -> None:
         super().__init__(fraction, intensity, variation, p)
         if not 0.0 <= texture <= 1.0:
             raise ValueError(f"texture: expected a value in [0, 1], got {texture!r}.")
+        if not 0.0 <= grain <= 2.0:
+            raise ValueError(f"grain: expected a value in [0, 2], got {grain!r}.")
+        if isinstance(edge, bool) or not isinstance(edge, int) or not 0 <= edge <= 4:
+            raise ValueError(f"edge: expected an int in [0, 4] (pixels), got {edge!r}.")
         self.texture = float(texture)
+        self.grain = float(grain)
+        self.edge = edge
+
+    def param_space(self) -> dict[str, Space]:
+        space = super().param_space()
+        if self.grain > 0:
+            space["grain_seed"] = Uniform(0.0, 1.0)
+        return space
 
     def apply(self, x: torch.Tensor, params: Params, ctx: IFContext) -> torch.Tensor:
         ids = ctx.nuclei()
         amp = self._amplitude(ids, params, ids > 0)
+        if self.grain > 0:
+            z = _grain(params["grain_seed"], amp)
+            amp = amp * torch.exp(self.grain * z - 0.5 * self.grain**2)
         field = nu.box_mean(amp, 1)
+        for _ in range(self.edge):
+            field = nu.box_mean(field, 1)
         if self.texture > 0:
             ref = ctx.reference[:, ctx.nuclear : ctx.nuclear + 1]
             inside = (ids > 0).to(ref.dtype)
@@ -372,6 +395,22 @@ class MarkerToNuclei(_MarkerPlacement):
             rel = (ref / mean.clamp_min(1e-6)).clamp(0.5, 1.5)
             field = field * (1.0 - self.texture + self.texture * rel)
         return self._add(x, ctx, field)
+
+
+def _grain(seeds: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Granular noise: unit-variance Gaussian noise smoothed over about a pixel, per sample.
+
+    Drawn from a generator seeded by each sample's ``seeds`` value in ``[0, 1)``, so a replay
+    of the same parameters gives the same grain on any device.
+    """
+    b, _, h, w = like.shape
+    out = torch.empty(b, 1, h, w, dtype=torch.float32)
+    for i in range(b):
+        g = torch.Generator().manual_seed(int(float(seeds[i]) * 2**31))
+        out[i] = torch.randn(1, h, w, generator=g)
+    out = nu.box_mean(out, 1)
+    out = out / out.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return out.to(device=like.device, dtype=like.dtype)
 
 
 class MarkerToMembranes(_MarkerPlacement):

@@ -12,6 +12,7 @@ from .networks import (
     build_generator,
 )
 from .registry import DEFAULT_MODEL, list_models, load_model, model_card
+from .renderer import SlideRenderer
 from .tiling import run_tiled
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "GeneratorTranslator",
     "ModelCard",
     "ResnetGenerator",
+    "SlideRenderer",
     "StainRenderer",
     "UnmixGenerator",
     "build_generator",
