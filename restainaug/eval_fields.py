@@ -244,7 +244,7 @@ def folder_fields(
 
 
 def point_fields(
-    images: str | os.PathLike[str], points: str | os.PathLike[str], radius: int = 12
+    images: str | os.PathLike[str], points: str | os.PathLike[str], radius: int = 16
 ) -> list[EvalField]:
     """Fields annotated by nucleus centre points (``points/NAME.csv`` beside ``images/NAME.*``).
 

@@ -6,7 +6,8 @@ measures both on labelled fields (`restainaug.eval_fields.EvalField` with marker
 
 * ``added_auc`` - a gradient-boosting classifier over per-nucleus colour, texture and edge
   statistics (`nucleus_features`), 5-fold cross-validated, separating the field's real
-  positive nuclei from its negative nuclei after `MarkerToNuclei` made them positive. ``0.5``
+  positive nuclei from its negative nuclei after `MarkerToNuclei` made them positive (once
+  at each of the 1+, 2+ and 3+ levels). ``0.5``
   means the classifier cannot tell them apart, ``1.0`` that it always can;
 * ``removed_auc`` - the same for real negatives against positives after `RemoveMarker`;
 * ``glass_delta_e`` - the mean CIEDE2000 colour difference that `RemoveMarker` makes on glass
@@ -261,10 +262,10 @@ def realism(
     """Score how real re-stained nuclei look on fields with marker status.
 
     On each field, every negative nucleus is made positive (``RemoveMarker`` then
-    ``MarkerToNuclei(fraction=1)`` at a 1+/2+/3+ level drawn per field, the labels choosing the
-    nuclei) and compared with the field's real positives; every positive nucleus loses its
-    marker (``RemoveMarker``) and is compared with the real negatives. Features of all fields
-    are pooled before the classifier is cross-validated.
+    ``MarkerToNuclei(fraction=1)`` at each of the 1+, 2+ and 3+ levels in turn, the labels
+    choosing the nuclei) and compared with the field's real positives; every positive nucleus
+    loses its marker (``RemoveMarker``) and is compared with the real negatives. Features of
+    all fields are pooled before the classifier is cross-validated.
 
     Args:
         fields: labelled fields; those without ``positive`` or without both classes are skipped.
@@ -283,13 +284,14 @@ def realism(
     from .models.registry import load_model
     from .ops import MARKER_LEVELS, MarkerToNuclei, RemoveMarker
     from .policy import Sequential
-    from .spaces import Choice
 
     translator = model if not isinstance(model, (str, os.PathLike)) else load_model(model)
     if device is not None:
         translator = translator.to(torch.device(device))
-    levels = Choice(tuple(MARKER_LEVELS[k] for k in ("1+", "2+", "3+")))
-    add = _transform(translator, Sequential(RemoveMarker(), MarkerToNuclei(1.0, levels)), seed)
+    adds = [
+        _transform(translator, Sequential(RemoveMarker(), MarkerToNuclei(1.0, level)), seed)
+        for level in (MARKER_LEVELS[k] for k in ("1+", "2+", "3+"))
+    ]
     remove = _transform(translator, RemoveMarker(), seed)
     groups: dict[str, list[np.ndarray]] = {k: [] for k in _GROUPS}
     delta_e: list[float] = []
@@ -301,11 +303,12 @@ def realism(
         if pos.all() or not pos.any():
             continue
         neg_labels = np.where(np.isin(f.labels, ids[~pos]), f.labels, 0)
-        added = add(f.ihc, labels=neg_labels)
         removed = remove(f.ihc)
         groups["real_positive"].append(nucleus_features(f.ihc, f.labels, ids[pos]))
         groups["real_negative"].append(nucleus_features(f.ihc, f.labels, ids[~pos]))
-        groups["added"].append(nucleus_features(added, f.labels, ids[~pos]))
+        for add in adds:  # every negative nucleus at each level
+            added = add(f.ihc, labels=neg_labels)
+            groups["added"].append(nucleus_features(added, f.labels, ids[~pos]))
         groups["removed"].append(nucleus_features(removed, f.labels, ids[pos]))
         delta_e.append(glass_delta_e(f.ihc, removed))
     if not groups["added"]:

@@ -52,7 +52,7 @@ def read_points(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     return xy, positive
 
 
-def labels_from_points(rgb: np.ndarray, xy: np.ndarray, radius: int = 12) -> np.ndarray:
+def labels_from_points(rgb: np.ndarray, xy: np.ndarray, radius: int = 16) -> np.ndarray:
     """Nucleus regions around centre points: a watershed of the optical density.
 
     Each point seeds a region (id ``i + 1`` for point ``i``) by a watershed of the smoothed
