@@ -356,7 +356,7 @@ class MarkerToNuclei(_MarkerPlacement):
         intensity: float | tuple[float, float] | Space = Choice((0.3, 0.6, 1.0)),
         variation: float = 0.3,
         texture: float = 0.5,
-        grain: float = 0.0,
+        grain: float = 0.6,
         edge: int = 1,
         p: float = 1.0,
     ) -> None:
@@ -409,7 +409,7 @@ def _grain(seeds: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         g = torch.Generator().manual_seed(int(float(seeds[i]) * 2**31))
         out[i] = torch.randn(1, h, w, generator=g)
     out = nu.box_mean(out, 1)
-    out = out / out.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    out = out / out.std(dim=(1, 2, 3), keepdim=True, correction=0).clamp_min(1e-6)
     return out.to(device=like.device, dtype=like.dtype)
 
 

@@ -116,7 +116,7 @@ def _ctx_and_disks(n: int = 200, size: int = 256, seed: int = 0):
 @pytest.mark.parametrize("fraction", [0.0, 0.3, 1.0])
 def test_fraction_of_positive_nuclei(fraction: float) -> None:
     ctx, x, lab = _ctx_and_disks()
-    op = MarkerToNuclei(fraction=fraction, intensity=0.6, texture=0.0)
+    op = MarkerToNuclei(fraction=fraction, intensity=0.6, texture=0.0, grain=0.0, edge=0)
     g = torch.Generator().manual_seed(1)
     params = {k.split(".", 1)[1]: v for k, v in sample_params(op, 1, g, "op").items()}
     out = op.apply(x, params, ctx)[0, 1].numpy()

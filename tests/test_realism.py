@@ -20,6 +20,7 @@ from restainaug.realism import (
     nucleus_features,
     realism,
 )
+from restainaug.stains import DAB
 
 pytest.importorskip("sklearn")
 
@@ -127,7 +128,7 @@ def test_slide_renderer_round_trip_and_glass() -> None:
     removed = v.clone()
     removed[:, 1] = -1.0
     u = (v + 1) * 0.5
-    _, floor, _ = r.slide_stains(u)
+    _, _, _, floor, _ = r.slide_stains(u)
     glass = (u[:, 5:6] <= floor).expand(-1, 3, -1, -1)
     assert torch.allclose(r(removed)[glass], x[glass], atol=1e-4)
     assert isinstance(build_generator({"type": "slide-render"}), SlideRenderer)
@@ -153,7 +154,7 @@ def test_marker_grain_replays_and_validates() -> None:
     assert torch.equal(a, b) and not torch.equal(a[0], a[1])
     inside = a[0, 1, 7:13, 7:13]
     assert inside.std() / inside.mean() > 0.2
-    assert "grain_seed" not in MarkerToNuclei().param_space()
+    assert "grain_seed" not in MarkerToNuclei(grain=0.0).param_space()
     for kwargs in ({"grain": -1.0}, {"grain": 3.0}, {"edge": 5}, {"edge": 1.5}):
         with pytest.raises(ValueError):
             MarkerToNuclei(**kwargs)
@@ -171,3 +172,92 @@ def test_realism_scores_on_synthetic_fields() -> None:
     assert "added AUC" in scores.format_table()
     with pytest.raises(ValueError, match="both marker-positive"):
         realism([EvalField("x", np.full((8, 8, 3), 200, np.uint8), np.zeros((8, 8), np.int32))])
+
+
+def _flat_slide(marker_ref: float = 0.0) -> torch.Tensor:
+    # IF channels on the [0, 1] scale: a grid of round nuclei, light hematoxylin, no DAB.
+    v = torch.zeros(1, 7, 96, 96)
+    yy, xx = torch.meshgrid(torch.arange(96), torch.arange(96), indexing="ij")
+    nuclei = torch.zeros(96, 96)
+    for cy in range(8, 96, 16):
+        for cx in range(8, 96, 16):
+            nuclei[((yy - cy) ** 2 + (xx - cx) ** 2) <= 16] = 1.0
+    v[:, 0] = v[:, 2] = nuclei * 0.8
+    v[:, 1] = v[:, 3] = nuclei * marker_ref
+    v[:, 4] = 0.05 + 0.3 * nuclei
+    v[:, 5] = 0.02
+    return v
+
+
+def test_slide_renderer_uses_its_table_without_marker() -> None:
+    table = [[0.1 * k, 0.2 * k, 0.25 * k] for k in range(1, 17)]
+    r = SlideRenderer(positive_od=table, slide_marker=True)
+    v = _flat_slide()
+    edited = v.clone()
+    edited[:, 1, 22:27, 22:27] = 0.6  # 2+ on a nucleus
+    rgb = (r(edited * 2 - 1) + 1) * 0.5
+    same = (r(v * 2 - 1) + 1) * 0.5
+    gained = -torch.log10(rgb[0, :, 24, 24]) + torch.log10(same[0, :, 24, 24])
+    # Level 0.6 / 1.2 = 0.5: half way between the 8th and 9th of 16 rows, less the slide's
+    # median negative-nucleus pixel.
+    _, negative, _, _, _ = r.slide_stains(v)
+    median = negative[0, :, 7] * 0.5 + negative[0, :, 8] * 0.5
+    expected = torch.tensor(table[7]) * 0.5 + torch.tensor(table[8]) * 0.5 - median
+    assert torch.allclose(gained, expected.clamp_min(0), atol=1e-3)
+    # Pixels the edit did not touch are exactly the input.
+    assert torch.equal(rgb[..., :20, :], same[..., :20, :])
+    with pytest.raises(ValueError, match="positive_od"):
+        SlideRenderer(positive_od=[[0.1, 0.2]])
+    with pytest.raises(TypeError, match="slide_marker"):
+        SlideRenderer(slide_marker=1)  # type: ignore[arg-type]
+
+
+def test_slide_renderer_adds_dab_on_top_of_the_pixel() -> None:
+    v = _flat_slide()
+    v[:, 6] = 0.3  # a residual that StainRenderer would scale up with the added DAB
+    edited = v.clone()
+    edited[:, 1, 22:27, 22:27] = 0.6
+    r = SlideRenderer(gain_marker=0.8)
+    od = -torch.log10((r(edited * 2 - 1) + 1) * 0.5)[0, :, 24, 24]
+    before = -torch.log10((r(v * 2 - 1) + 1) * 0.5)[0, :, 24, 24]
+    dab = torch.tensor(DAB) / torch.tensor(DAB).norm()
+    assert torch.allclose(od - before, 0.6 * 0.8 * dab, atol=2e-3)
+
+
+def test_slide_renderer_removal_leaves_a_negative_nucleus() -> None:
+    v = _flat_slide()
+    top = v[:, 0:1, :16] > 0
+    v[:, 1:2, :16][top] = v[:, 3:4, :16][top] = 0.9
+    v[:, 5:6, :16][top] = 1.0
+    edited = v.clone()
+    edited[:, 1] = 0.0
+    r = SlideRenderer()
+    od = -torch.log10((r(edited * 2 - 1) + 1) * 0.5)
+    negative = -torch.log10((r(v * 2 - 1) + 1) * 0.5)[0, :, 40, 40]  # a negative nucleus
+    assert torch.allclose(od[0, :, 8, 8], negative, atol=0.05)
+
+
+def test_slide_renderer_takes_the_slides_own_positives() -> None:
+    v = _flat_slide()
+    # Make the top row of nuclei positive, with a brown of the slide's own.
+    top = v[:, 0:1, :16] > 0
+    v[:, 1:2, :16][top] = v[:, 3:4, :16][top] = 0.9
+    v[:, 5:6, :16][top] = 1.0
+    r = SlideRenderer(slide_marker=True)
+    positive, _, n_mean, _, level = r.slide_stains(v)
+    own = r._od(v[:, 4:5], v[:, 5:6], v[:, 6:7])[0, :, 8, 8]
+    assert torch.allclose(positive[0, :, -1], own, atol=1e-4)
+    assert 0.4 < float(n_mean) <= 0.8  # the negative nuclei of the bottom rows, edges included
+    assert not torch.allclose(positive[0], r.positive_od)
+    assert torch.allclose(level, torch.tensor(1.0) - 0.02, atol=1e-3)  # DAB 1.0 over its floor
+    # With a reference strength, added marker follows the slide's: twice the reference, twice
+    # the DAB.
+    edited = v.clone()
+    edited[:, 1, 38:43, 38:43] = 0.6
+    for ref, factor in ((0.98, 1.0), (0.49, 2.0)):
+        r = SlideRenderer(gain_marker=0.8, reference_dab=ref)
+        gained = -torch.log10((r(edited * 2 - 1) + 1) * 0.5) + torch.log10((r(v * 2 - 1) + 1) * 0.5)
+        dab = torch.tensor(DAB) / torch.tensor(DAB).norm()
+        assert torch.allclose(gained[0, :, 40, 40], 0.6 * 0.8 * factor * dab, atol=2e-3)
+    with pytest.raises(ValueError, match="reference_dab"):
+        SlideRenderer(reference_dab=0.0)
