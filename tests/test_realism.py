@@ -132,8 +132,8 @@ def test_slide_renderer_round_trip_and_glass() -> None:
     glass = (u[:, 5:6] <= floor).expand(-1, 3, -1, -1)
     assert torch.allclose(r(removed)[glass], x[glass], atol=1e-4)
     assert isinstance(build_generator({"type": "slide-render"}), SlideRenderer)
-    with pytest.raises(ValueError, match="floor_quantile"):
-        SlideRenderer(floor_quantile=1.0)
+    with pytest.raises(ValueError, match="glass_od"):
+        SlideRenderer(glass_od=1.0)
 
 
 def test_marker_grain_replays_and_validates() -> None:

@@ -7,14 +7,17 @@ whitens the whole tile), and a dark DAB-stained nucleus hides the hematoxylin un
 (removal leaves a pale ghost with purple residual speckles). `SlideRenderer` reads the
 slide's own stains off each image before it renders an edit:
 
-* **glass and stroma kept** - removal acts only where the DAB exceeds the image's DAB floor
-  (its lower quartile: the tint of glass and unstained tissue), so the glass keeps its colour;
+* **glass kept** - removal acts only where the DAB exceeds the image's DAB floor (the DAB of
+  its glass, 95th percentile over pixels of mean optical density below 0.1; 0 on a tile
+  without glass), so the glass keeps its tint;
 * **removed marker leaves one of the slide's own negative nuclei** - the negative nuclei (the
   foreground of the reference nuclear channel with little marker nearby) give a lookup table
   of their optical density (R, G, B) at 16 rising levels (equal-count bins of their pixels
-  sorted by total density). Where marker is removed, a pixel takes the table's colour at its
-  nuclear level (the median at the slide's mean level), the hematoxylin that the DAB hid
-  included, and the deconvolution residual that came with the DAB goes with it;
+  sorted by total density). Where marker is removed from a nucleus (nuclear channel above
+  10-40 % of the slide's mean), a pixel takes the table's colour at its nuclear level (the
+  median at the slide's mean level), the hematoxylin that the DAB hid included; elsewhere it
+  keeps the tissue without the DAB. The deconvolution residual that came with the DAB goes
+  with it;
 * **added marker** is DAB along the reference vector, ``gain_marker`` optical density per
   unit (scaled to the slide's own DAB strength where it has marker, see ``reference_dab``),
   added on top of the pixel's own optical density (`StainRenderer` also scales the
@@ -88,8 +91,8 @@ class SlideRenderer(StainRenderer):
         nuclear: absorption vector of the nuclear stain (hematoxylin).
         marker: absorption vector of the marker stain (DAB), used where the image has no
             marker of its own.
-        floor_quantile: quantile of the image's DAB optical density below which removal
-            changes nothing (glass tint).
+        glass_od: mean optical density below which a pixel counts as glass; removal leaves
+            the DAB up to the glass's own (its tint) everywhere.
         positive_od: optical density (R, G, B) of real positive pixels at ``K`` rising
             levels, ``K x 3``, for slides without marker of their own (default: the
             reference DAB vector times ``gain_marker``, from 0 to 1.2 units, over a light
@@ -125,16 +128,16 @@ class SlideRenderer(StainRenderer):
         eps: float = 0.05,
         nuclear: tuple[float, float, float] | list[float] | None = None,
         marker: tuple[float, float, float] | list[float] | None = None,
-        floor_quantile: float = 0.25,
+        glass_od: float = 0.1,
         positive_od: list[list[float]] | None = None,
         negative_od: list[list[float]] | None = None,
         slide_marker: bool = False,
         reference_dab: float | None = None,
     ) -> None:
         super().__init__(in_channels, out_channels, gain_nuclear, gain_marker, eps, nuclear, marker)
-        if not 0.0 <= floor_quantile < 1.0:
-            raise ValueError(f"floor_quantile: expected a value in [0, 1), got {floor_quantile!r}.")
-        self.floor_quantile = float(floor_quantile)
+        if not 0.0 < glass_od < 1.0:
+            raise ValueError(f"glass_od: expected a value in (0, 1), got {glass_od!r}.")
+        self.glass_od = float(glass_od)
         if not isinstance(slide_marker, bool):
             raise TypeError(f"slide_marker: expected a bool, got {type(slide_marker).__name__}.")
         self.slide_marker = slide_marker
@@ -201,9 +204,16 @@ class SlideRenderer(StainRenderer):
         # the cost.
         v = v[..., ::_STRIDE, ::_STRIDE]
         n_ref, m_ref, hema, dab = v[:, 2:3], v[:, 3:4], v[:, 4:5], v[:, 5:6]
-        floor = torch.quantile(dab.flatten(1).float(), self.floor_quantile, dim=1)
-        floor = floor.to(v.dtype).view(-1, 1, 1, 1)
         od = self._od(hema, dab, v[:, 6:7])
+        # The DAB floor: the DAB of the glass (95th percentile over pixels whose mean optical
+        # density is below glass_od), 0 on a tile without glass, so that a tile full of
+        # stained tissue loses all its marker.
+        glass = od.mean(1, keepdim=True) < self.glass_od
+        floor = torch.zeros(v.shape[0], 1, 1, 1, dtype=v.dtype, device=v.device)
+        for b in range(v.shape[0]):
+            sel = dab[b][glass[b]]
+            if sel.numel() >= _MIN_MARKER_PIXELS:
+                floor[b] = torch.quantile(sel.float(), 0.95).clamp_min(0.0).to(v.dtype)
         # Negative nuclei: the nuclear foreground with little marker nearby; positive
         # structures: wherever the marker is (their pale edges included).
         marker = nu.box_mean(m_ref, 1)
@@ -247,8 +257,12 @@ class SlideRenderer(StainRenderer):
         # of its negative-nucleus pixels at this pixel's nuclear level (the median at the
         # slide's mean level).
         if bool((removed > 0).any()):
-            plain = _lookup(negative, (0.5 * n / n_mean).clamp(0.0, 1.0))
-            od = od + removed * (plain - od)
+            relative = n / n_mean
+            plain = _lookup(negative, (0.5 * relative).clamp(0.0, 1.0))
+            # Only in nuclei (from 10 % to 40 % of the slide's mean nuclear level): removed
+            # membrane or cytoplasmic marker leaves pale tissue, not nucleus colour.
+            nucleus = ((relative - 0.1) / 0.3).clamp(0.0, 1.0)
+            od = od + removed * nucleus * (plain - od)
         added = (m_pos - m_ref).clamp_min(0.0)
         if not self.slide_marker:
             # DAB along the reference vector, on top of the pixel's own optical density
