@@ -128,7 +128,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         from .realism import realism
 
         for model in args.model or ["default"]:
-            scores = realism(fields, model, seed=args.seed, device=args.device)
+            scores = realism(
+                fields, model, args.seed, args.device, grain=args.grain, edge=args.edge
+            )
             print(scores.format_table())
     return 0
 
@@ -334,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also score how real re-stained nuclei look (classifier AUC of real vs added and "
         "removed marker, DAB statistics, glass Delta E; needs scikit-learn)",
+    )
+    evaluate.add_argument(
+        "--grain", type=float, default=0.0, help="--realism: MarkerToNuclei grain (e.g. 0.6)"
+    )
+    evaluate.add_argument(
+        "--edge", type=int, default=0, help="--realism: MarkerToNuclei edge softening (e.g. 1)"
     )
     evaluate.add_argument("--seed", type=int, default=0, help="seed of fields and variants")
     evaluate.add_argument("--out", default=None, help="CSV file for the per-field scores")

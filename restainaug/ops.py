@@ -356,8 +356,8 @@ class MarkerToNuclei(_MarkerPlacement):
         intensity: float | tuple[float, float] | Space = Choice((0.3, 0.6, 1.0)),
         variation: float = 0.3,
         texture: float = 0.5,
-        grain: float = 0.6,
-        edge: int = 1,
+        grain: float = 0.0,
+        edge: int = 0,
         p: float = 1.0,
     ) -> None:
         super().__init__(fraction, intensity, variation, p)

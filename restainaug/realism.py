@@ -258,6 +258,8 @@ def realism(
     model: str | os.PathLike[str] | Translator = "default",
     seed: int = 0,
     device: str | None = None,
+    grain: float = 0.0,
+    edge: int = 0,
 ) -> RealismScores:
     """Score how real re-stained nuclei look on fields with marker status.
 
@@ -272,6 +274,8 @@ def realism(
         model: the model to re-stain with (a name, a file or a translator).
         seed: seed of the re-staining draws and the classifier's folds.
         device: torch device for the model.
+        grain: ``MarkerToNuclei(grain=...)`` of the added marker.
+        edge: ``MarkerToNuclei(edge=...)`` of the added marker.
 
     Returns:
         The scores (see the module docstring).
@@ -289,7 +293,11 @@ def realism(
     if device is not None:
         translator = translator.to(torch.device(device))
     adds = [
-        _transform(translator, Sequential(RemoveMarker(), MarkerToNuclei(1.0, level)), seed)
+        _transform(
+            translator,
+            Sequential(RemoveMarker(), MarkerToNuclei(1.0, level, grain=grain, edge=edge)),
+            seed,
+        )
         for level in (MARKER_LEVELS[k] for k in ("1+", "2+", "3+"))
     ]
     remove = _transform(translator, RemoveMarker(), seed)
