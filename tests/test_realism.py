@@ -261,3 +261,16 @@ def test_slide_renderer_takes_the_slides_own_positives() -> None:
         assert torch.allclose(gained[0, :, 40, 40], 0.6 * 0.8 * factor * dab, atol=2e-3)
     with pytest.raises(ValueError, match="reference_dab"):
         SlideRenderer(reference_dab=0.0)
+
+
+def test_restain_slide_is_restain_unmix_with_the_slide_renderer() -> None:
+    from skimage.data import immunohistochemistry
+
+    from restainaug import load_model
+
+    slide, unmix = load_model("restain-slide"), load_model("restain-unmix")
+    assert isinstance(slide.if_to_ihc, SlideRenderer) and slide.if_to_ihc.reference_dab
+    x = torch.from_numpy(immunohistochemistry()[:64, :64].copy()).permute(2, 0, 1)[None] / 255.0
+    v = slide.to_if(x)
+    assert torch.equal(v, unmix.to_if(x))  # the same network and weights
+    assert (slide.to_ihc(v) - x).abs().max() < 1e-4  # unedited: back exactly

@@ -1,8 +1,8 @@
-"""Calibrate the IF -> IHC renderer of restain-unmix on real positive and negative nuclei.
+"""Make restain-slide: restain-unmix's network with a renderer calibrated on real nuclei.
 
-restain-unmix 1.2.0 keeps the 1.1.0 network (IHC -> IF, same weights) and renders edits with
-`restainaug.models.SlideRenderer`, which removes marker into the slide's own negative nuclei
-and keeps the glass. This script
+restain-slide 1.0.0 uses the network of restain-unmix 1.1.0 (IHC -> IF, the same weights file)
+and renders edits with `restainaug.models.SlideRenderer`, which removes marker into the
+slide's own negative nuclei and keeps the glass. This script
 
 * measures the renderer's fallback tables of real positive and negative nucleus pixels (for
   slides without any of their own) on DeepLIIF Ki67 IHC: the training field Bladder1 and the
@@ -13,9 +13,10 @@ and keeps the glass. This script
   has the median DAB of Bladder1's real positive nuclei (1.1.0 used 1.352 from the marker
   channel's own fit);
 
-and writes both into the model card. DeepLIIF Lung1 and every BCData field stay held out.
+and writes the card ``pretrained/restain-slide.json`` from ``pretrained/restain-unmix.json``.
+DeepLIIF Lung1 and every BCData field stay held out.
 
-Run from the repository root (the card is rewritten in place; the weights do not change):
+Run from the repository root (no weights are written: the card names restain-unmix's file):
 
     python pretrained/recipes/calibrate_slide.py --shared-data ../shared/data
 """
@@ -33,7 +34,7 @@ from restainaug.data import read_image
 from restainaug.models import SlideRenderer, load_model
 
 FIELDS = ("train/Bladder1.png", "rois/ROI_1.png", "rois/ROI_7.png", "rois/ROI_127.png")
-VERSION = "1.2.0"
+VERSION = "1.0.0"
 
 
 def tables(shared: Path) -> tuple[torch.Tensor, torch.Tensor, list[str], float]:
@@ -81,8 +82,9 @@ def marker_gain(shared: Path, start: float, reference: float) -> float:
     gain = start
     for _ in range(2):  # DAB is about linear in the gain: two steps of the ratio
         model = load_model("restain-unmix")
-        model.if_to_ihc.gains = (model.if_to_ihc.gains[0], gain)
-        model.if_to_ihc.reference_dab = reference
+        model.if_to_ihc = SlideRenderer(
+            gain_nuclear=model.if_to_ihc.gains[0], gain_marker=gain, reference_dab=reference
+        )
         op = MarkerToNuclei(1.0, MARKER_LEVELS["2+"])
         added = RestainTransform(model, op, p=1.0, seed=0, min_tissue=0.0)(
             field.ihc, labels=negatives
@@ -96,11 +98,13 @@ def marker_gain(shared: Path, start: float, reference: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared-data", type=Path, default=Path("../shared/data"))
-    ap.add_argument("--card", type=Path, default=Path("pretrained/restain-unmix.json"))
+    ap.add_argument("--base", type=Path, default=Path("pretrained/restain-unmix.json"))
+    ap.add_argument("--card", type=Path, default=Path("pretrained/restain-slide.json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     positive, negative, used, reference = tables(args.shared_data)
-    card = json.loads(args.card.read_text())
+    card = json.loads(args.base.read_text())
+    card["name"] = "restain-slide"
     old = card["if_to_ihc"]
     gain_marker = marker_gain(args.shared_data, old["gain_marker"], reference)
     card["if_to_ihc"] = {
@@ -115,12 +119,11 @@ def main() -> None:
     }
     card["version"] = VERSION
     card["description"] = (
-        "Learned stain unmixing for brightfield hematoxylin + DAB IHC: a small network predicts "
-        "DAPI-like nuclei (DAB-stained nuclei included) and the marker. Edits are rendered in "
-        "the slide's own stains: added marker takes the optical density of the slide's "
-        "positive pixels, removed marker leaves its negative nuclei, glass keeps its tint; "
-        "slides without marker use tables measured on real DeepLIIF Ki67 positives. An "
-        "unedited image round-trips exactly."
+        "restain-unmix's network (DAPI-like nuclei and the marker from brightfield "
+        "hematoxylin + DAB IHC) with edits rendered in the slide's own stains: removed marker "
+        "leaves the slide's negative nuclei and its glass untouched, added marker is DAB on "
+        "top of the nucleus at the slide's own strength, calibrated on real DeepLIIF Ki67 "
+        "positives. An unedited image round-trips exactly."
     )
     card.setdefault("provenance", {})["renderer"] = {
         "command": "python pretrained/recipes/calibrate_slide.py --shared-data ../shared/data",
