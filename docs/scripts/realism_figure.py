@@ -4,11 +4,11 @@ For BCData (a lab the default model never saw) and DeepLIIF, eight nuclei per ro
 crops around each nucleus, shown at twice their size:
 
 1. real positive nuclei;
-2. real negative nuclei made positive by the default model (`MarkerToNuclei`, 2+);
-3. the same with ``model="optical"``;
+2. real negative nuclei made positive (`MarkerToNuclei`, 2+) by the default model;
+3. the same with ``model="restain-slide"`` and ``MarkerToNuclei(grain=0.6, edge=1)``;
 4. real negative nuclei;
 5. real positive nuclei after `RemoveMarker`, default model;
-6. the same with ``model="optical"``.
+6. the same with ``model="restain-slide"``.
 
 Run from the repository root: ``python docs/scripts/realism_figure.py --shared-data
 ../shared/data`` (writes ``docs/img/realism.jpg``).
@@ -53,12 +53,14 @@ def rows(field: EvalField) -> list[np.ndarray]:
     pos = field.positive[ids]
     negatives = np.where(np.isin(field.labels, ids[~pos]), field.labels, 0)
     out = [crops(field.ihc, field, ids[pos])]
-    for model in ("default", "optical"):
-        add = Sequential(RemoveMarker(), MarkerToNuclei(1.0, MARKER_LEVELS["2+"]))
-        t = RestainTransform(model, add, p=1.0, seed=0, min_tissue=0.0)
+    for model, grain, edge in (("default", 0.0, 0), ("restain-slide", 0.6, 1)):
+        marker = MarkerToNuclei(1.0, MARKER_LEVELS["2+"], grain=grain, edge=edge)
+        t = RestainTransform(
+            model, Sequential(RemoveMarker(), marker), p=1.0, seed=0, min_tissue=0.0
+        )
         out.append(crops(t(field.ihc, labels=negatives), field, ids[~pos]))
     out.append(crops(field.ihc, field, ids[~pos]))
-    for model in ("default", "optical"):
+    for model in ("default", "restain-slide"):
         t = RestainTransform(model, RemoveMarker(), p=1.0, seed=0, min_tissue=0.0)
         out.append(crops(t(field.ihc), field, ids[pos]))
     return out
@@ -77,7 +79,7 @@ def main() -> None:
         blocks.append(np.kron(grid, np.ones((2, 2, 1), np.uint8)))
     gap = np.full((12, blocks[0].shape[1], 3), 255, np.uint8)
     image = Image.fromarray(np.concatenate([blocks[0], gap, blocks[1]], 0))
-    labels = ["real +", "added", "added (optical)", "real -", "removed", "removed (optical)"]
+    labels = ["real +", "added", "added (slide)", "real -", "removed", "removed (slide)"]
     left = Image.new("RGB", (150, image.height), "white")
     draw = ImageDraw.Draw(left)
     for b, name in enumerate(("BCData", "DeepLIIF")):
