@@ -259,12 +259,11 @@ def point_fields(
     Raises:
         ValueError: when no image has a points file.
     """
-    from .data import read_image
+    from .data import IMAGE_SUFFIXES, read_image
     from .data.points import labels_from_points, read_points
 
     out = []
-    suffixes = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-    paths = [p for p in Path(images).iterdir() if p.suffix.lower() in suffixes]
+    paths = [p for p in Path(images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
     for path in sorted(paths, key=lambda p: (len(p.stem), p.stem)):
         csv_path = Path(points) / f"{path.stem}.csv"
         if not csv_path.is_file():

@@ -28,8 +28,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .stains import stain_matrix
+
 if TYPE_CHECKING:
     from .eval_fields import EvalField
+    from .ops import Op
+    from .transform import RestainTransform
     from .translator import Translator
 
 __all__ = [
@@ -41,10 +45,8 @@ __all__ = [
     "realism",
 ]
 
-_HED = np.array([[0.650, 0.704, 0.286], [0.268, 0.570, 0.776], [0.0, 0.0, 0.0]])
-_HED[2] = np.cross(_HED[0] / np.linalg.norm(_HED[0]), _HED[1] / np.linalg.norm(_HED[1]))
-_HED = _HED / np.linalg.norm(_HED, axis=1, keepdims=True)
-_UNMIX = np.linalg.inv(_HED)
+#: Colour deconvolution into hematoxylin, DAB and residual (the `optical` translator's).
+_UNMIX = np.linalg.inv(stain_matrix().numpy())
 
 #: Names of the columns of `nucleus_features`.
 FEATURES: tuple[str, ...] = (
@@ -338,7 +340,7 @@ def realism(
 _GROUPS = ("real_positive", "added", "real_negative", "removed")
 
 
-def _transform(translator: Translator, ops: object, seed: int) -> object:
+def _transform(translator: Translator, ops: Op, seed: int) -> RestainTransform:
     from .transform import RestainTransform
 
     return RestainTransform(model=translator, ops=ops, p=1.0, seed=seed, min_tissue=0.0)

@@ -203,11 +203,19 @@ class OpticalTranslator(Translator):
             c = torch.cat([c[:, :2], c[:, 2:] / self._stain_amount(c)], dim=1)
         return c
 
-    def to_ihc(self, if_: torch.Tensor) -> torch.Tensor:
+    def to_od(self, if_: torch.Tensor) -> torch.Tensor:
+        """Optical density (R, G, B) of IF channels: `to_ihc` before Beer-Lambert.
+
+        Shape:
+            - if_: `(B, 3, H, W)`
+            - output: `(B, 3, H, W)`
+        """
         if self.residual == "relative":
             if_ = torch.cat([if_[:, :2], if_[:, 2:] * self._stain_amount(if_)], dim=1)
-        od = torch.einsum("bkhw,kc->bchw", if_, self.stains)
-        return od_to_rgb(od, self.background)
+        return torch.einsum("bkhw,kc->bchw", if_, self.stains)
+
+    def to_ihc(self, if_: torch.Tensor) -> torch.Tensor:
+        return od_to_rgb(self.to_od(if_), self.background)
 
 
 def tissue_fraction(rgb: torch.Tensor, threshold: float = 0.1, stride: int = 4) -> torch.Tensor:

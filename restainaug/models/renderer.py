@@ -158,13 +158,7 @@ class SlideRenderer(StainRenderer):
 
     def _od(self, hema: torch.Tensor, dab: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         # Beer-Lambert optical density of (hematoxylin, DAB, residual per unit of stain).
-        s = self.optical.stains.to(hema.dtype)
-        amount = hema.abs() + dab.abs() + 0.05
-        return (
-            hema * s[0].view(1, 3, 1, 1)
-            + dab * s[1].view(1, 3, 1, 1)
-            + residual * amount * s[2].view(1, 3, 1, 1)
-        )
+        return self.optical.to_od(torch.cat([hema, dab, residual], dim=1))
 
     def _lut(self, od: torch.Tensor, mask: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
         # Per sample: K bins of equal count of the masked pixels sorted by total optical
@@ -269,8 +263,8 @@ class SlideRenderer(StainRenderer):
             # (scaling its deconvolution residual with it would tint the marker olive-green).
             gain = torch.full_like(strength, self.gains[1])
             if self.reference_dab is not None:  # as strong as the slide's own positives
-                ratio = (strength / self.reference_dab).clamp(0.25, 4.0)
-                gain = torch.where(torch.isnan(strength), gain, gain * ratio)
+                scale = (strength / self.reference_dab).clamp(0.25, 4.0)
+                gain = torch.where(torch.isnan(strength), gain, gain * scale)
             dab_od = self.optical.stains[1].to(od.dtype).view(1, 3, 1, 1)
             od = od + (added * gain) * dab_od
         elif bool((added > 0).any()):
