@@ -16,6 +16,7 @@ from .ops import IFContext, Op
 from .policy import Params, default_policy, draw, roles_needed, run, sample_params
 from .spaces import Bernoulli
 from .stains import tissue_fraction
+from .threads import ThreadSetting, check_threads, cpu_threads, resolve
 from .translator import Translator
 
 __all__ = ["RestainTransform"]
@@ -72,6 +73,11 @@ class RestainTransform(nn.Module):
         device: where to run; the input's device when ``None``.
         min_tissue: samples whose fraction of tissue pixels (mean optical density > 0.1) is
             below this are returned unchanged.
+        threads: torch CPU threads of a call on the CPU: ``"auto"`` uses one thread per
+            megapixel of the batch, at most torch's setting (a tile runs on one thread, so
+            that it neither stalls nor slows down beside training or other processes; see
+            `restainaug.threads`), an int fixes the count, ``None`` leaves torch's setting.
+            torch's setting is restored after each call.
 
     Attributes:
         params (Params | None): the parameters of the last call; ``t(x, params=t.params)``
@@ -112,6 +118,7 @@ class RestainTransform(nn.Module):
         seed: int | None = None,
         device: str | torch.device | None = None,
         min_tissue: float = 0.01,
+        threads: ThreadSetting = "auto",
     ) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
@@ -134,6 +141,7 @@ class RestainTransform(nn.Module):
         self.same_on_batch = same_on_batch
         self.device = None if device is None else torch.device(device)
         self.min_tissue = float(min_tissue)
+        self.threads = check_threads(threads)
         self._seed = (
             _mix(int(seed)) if seed is not None else int(torch.randint(0, 2**62, ()).item())
         )
@@ -283,16 +291,18 @@ class RestainTransform(nn.Module):
         if not bool(active.any()):
             return image
         device = self.device or batch.device
-        batch = batch.to(device)
-        active &= (tissue_fraction(batch) >= max(self.min_tissue, 1e-12)).cpu()
-        if not bool(active.any()):
-            return image
-        idx = active.nonzero()[:, 0]
-        sub_params = {k: v[idx] for k, v in params.items() if k.startswith("ops.")}
-        dev_idx = idx.to(device)
-        sub_ids = None if ids is None else ids[idx].to(device)
-        out = self.restain(batch[dev_idx], sub_params, sub_ids)
-        return self._merge(image, from_batch(out, layout), idx, layout)
+        n = resolve(self.threads, b * h * w) if device.type == "cpu" else None
+        with cpu_threads(n):
+            batch = batch.to(device)
+            active &= (tissue_fraction(batch) >= max(self.min_tissue, 1e-12)).cpu()
+            if not bool(active.any()):
+                return image
+            idx = active.nonzero()[:, 0]
+            sub_params = {k: v[idx] for k, v in params.items() if k.startswith("ops.")}
+            dev_idx = idx.to(device)
+            sub_ids = None if ids is None else ids[idx].to(device)
+            out = self.restain(batch[dev_idx], sub_params, sub_ids)
+            return self._merge(image, from_batch(out, layout), idx, layout)
 
     @staticmethod
     def _merge(image: Any, native: Any, idx: torch.Tensor, layout: Layout) -> Any:
@@ -315,5 +325,5 @@ class RestainTransform(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"model={self.translator.name!r}, p={self.p}, same_on_batch={self.same_on_batch}, "
-            f"device={self.device}, ops={self.ops!r}"
+            f"device={self.device}, threads={self.threads!r}, ops={self.ops!r}"
         )

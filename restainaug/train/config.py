@@ -204,7 +204,12 @@ class RunConfig:
             CPU), ``"bf16"``, ``"fp16"`` or ``"none"``.
         deterministic: ask torch for deterministic algorithms (exact resume on GPU too,
             slower there).
-        threads: torch CPU threads per process; ``None`` leaves torch's default.
+        threads: torch CPU threads per process during training steps: ``"auto"`` measures
+            every 30 s whether torch's setting or one thread is faster (one wins when other
+            processes keep the cores busy; see `restainaug.threads.AdaptiveThreads`), an int
+            fixes the count, ``None`` leaves torch's setting. Bitwise-exact reruns and
+            resumes on the CPU need a fixed count (``deterministic`` fixes ``"auto"`` to
+            torch's setting).
         log_every: steps between CSV / TensorBoard log rows.
         sample_every: steps between PNG sample grids (0: never).
         val_every: steps between validations (0: only at the end).
@@ -219,7 +224,7 @@ class RunConfig:
     device: str = "auto"
     amp: str = "auto"
     deterministic: bool = False
-    threads: int | None = None
+    threads: int | str | None = "auto"
     log_every: int = 50
     sample_every: int = 1000
     val_every: int = 1000
@@ -341,6 +346,9 @@ class TrainConfig:
             raise bad("optim.lr", "a positive number", o.lr)
         if o.identity not in ("auto", "same", "optical", "none"):
             raise bad("optim.identity", "'auto', 'same', 'optical' or 'none'", o.identity)
+        if r.threads is not None and r.threads != "auto":
+            if isinstance(r.threads, bool) or not isinstance(r.threads, int) or r.threads < 1:
+                raise bad("run.threads", "'auto', an int >= 1 or null", r.threads)
         if r.amp not in ("auto", "bf16", "fp16", "none"):
             raise bad("run.amp", "'auto', 'bf16', 'fp16' or 'none'", r.amp)
         markers = ("membrane", "nuclear", "cytoplasmic", "none", "mixed")

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from .._files import atomic_write_text
 from .._progress import progress
+from ..threads import AdaptiveThreads, cpu_threads
 from ..translator import Channel
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -240,10 +241,13 @@ def _fit(
     batches = progress(loader, len(loader), "restainaug train", enabled=r.progress and dist.main)
     tick = time.perf_counter()
     batch: dict[str, torch.Tensor] = {}
+    adaptive = r.threads == "auto" and not r.deterministic and dist.device.type == "cpu"
+    threads = AdaptiveThreads() if adaptive else None
     for batch in batches:
-        losses = trainer.train_step(
-            batch["ihc"], batch["if"], batch.get("pair_ihc"), batch.get("pair_if")
-        )
+        with cpu_threads(threads.count() if threads is not None else None):
+            losses = trainer.train_step(
+                batch["ihc"], batch["if"], batch.get("pair_ihc"), batch.get("pair_if")
+            )
         now = time.perf_counter()
         times.append(now - tick)
         tick = now

@@ -326,9 +326,9 @@ class Trainer:
             )
 
 
-def set_determinism(deterministic: bool, threads: int | None) -> None:
+def set_determinism(deterministic: bool, threads: int | str | None) -> None:
     """Thread count and deterministic algorithms, before any network is built."""
-    if threads is not None:
+    if isinstance(threads, int):
         torch.set_num_threads(int(threads))
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
