@@ -139,9 +139,29 @@ def test_stardist_augmenter_keeps_range_and_labels(ihc_tile: np.ndarray) -> None
         return a[:, ::-1], b[:, ::-1]
 
     g = augmenter(p=0.0, seed=0, extra=flip)
-    x3, y3 = g(x, y)
-    assert calls and np.array_equal(x3, x[:, ::-1]) and np.array_equal(y3, y[:, ::-1])
+    x3, y3 = g(x / 255, y)
+    assert calls and np.array_equal(x3, x[:, ::-1] / 255) and np.array_equal(y3, y[:, ::-1])
     with pytest.raises(ValueError, match="n_channel_in=3"):
         f(x[..., 0], y)
     with pytest.raises(TypeError, match="RestainTransform"):
         augmenter(transform="optical")  # type: ignore[arg-type]
+
+
+def test_stardist_augmenter_refuses_patches_outside_value_range(ihc_tile: np.ndarray) -> None:
+    # Clipped to (0, 1), 0-255 patches would turn white and come back unchanged every time.
+    x = ihc_tile.astype(np.float32)
+    y = np.zeros((64, 64), np.int32)
+    for p in (1.0, 0.0):  # every patch is checked, re-stained or not
+        with pytest.raises(
+            ValueError,
+            match=r"expected values in value_range=\(0, 1\), got a patch with values in "
+            r"\[\d+, \d+\]\. For raw 8-bit values pass value_range=\(0, 255\)",
+        ):
+            augmenter(p=p, seed=0)(x, y)
+    normalised = np.full_like(x, 0.5)
+    normalised[0, 0] = -20.0
+    with pytest.raises(ValueError, match=r"value_range=\(0, 255\), got .*\[-20, 0\.5\]\. Pass"):
+        augmenter(p=1.0, seed=0, value_range=(0, 255))(normalised, y)
+    overshoot = np.clip(x / 255 * 1.02 - 0.01, -0.01, 1.01).astype(np.float32)
+    out, _ = augmenter(p=1.0, seed=0)(overshoot, y)  # resampling overshoot is clipped, not refused
+    assert 0 <= out.min() and out.max() <= 1 and not np.array_equal(out, overshoot)

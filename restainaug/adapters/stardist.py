@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import _TOLERANCE
 from ..transform import RestainTransform
 
 __all__ = ["StarDistAugmenter", "augmenter"]
@@ -19,9 +20,9 @@ __all__ = ["StarDistAugmenter", "augmenter"]
 class StarDistAugmenter:
     """A picklable ``f(x, y) -> (x', y)`` that re-stains ``x`` using ``y`` as instance labels.
 
-    ``x`` is mapped from ``value_range`` to ``[0, 1]`` (values outside are clipped for the
-    samples that are re-stained), re-stained, and mapped back, so the output keeps the input's
-    range and dtype. Samples not re-stained come back as the same array.
+    ``x`` is mapped from ``value_range`` to ``[0, 1]`` (values up to 2% of the range outside it,
+    such as resampling overshoot, are clipped), re-stained, and mapped back, so the output keeps
+    the input's range and dtype. Samples not re-stained come back as the same array.
 
     Args:
         transform: the transform to apply.
@@ -31,7 +32,8 @@ class StarDistAugmenter:
             StarDist's flips and rotations).
 
     Raises:
-        ValueError: from ``__call__`` if ``x`` is not ``(Y, X, 3)`` or ``y`` does not match.
+        ValueError: from ``__call__`` if ``x`` is not ``(Y, X, 3)``, its values lie outside
+            ``value_range`` (every patch is checked, re-stained or not), or ``y`` does not match.
     """
 
     def __init__(
@@ -61,11 +63,32 @@ class StarDistAugmenter:
                 f"{getattr(x, 'shape', type(x).__name__)}. Train StarDist with n_channel_in=3."
             )
         lo, hi = self.value_range
+        self._check_range(x)
         unit = np.clip((x.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
         out = self.transform(unit, labels=y)
         if out is unit:
             return x, y
         return (out * (hi - lo) + lo).astype(x.dtype, copy=False), y
+
+    def _check_range(self, x: np.ndarray) -> None:
+        # Clipped to the range, 0-255 patches under (0, 1) would all turn white, count as
+        # glass and come back unchanged: the augmenter would silently do nothing.
+        lo, hi = self.value_range
+        x_lo, x_hi = float(x.min()), float(x.max())
+        slack = _TOLERANCE * (hi - lo)
+        if x_lo >= lo - slack and x_hi <= hi + slack:
+            return
+        if hi <= 1.0 + _TOLERANCE and 1.5 < x_hi <= 255.0 + slack and x_lo >= -slack:
+            fix = "For raw 8-bit values pass value_range=(0, 255), or divide the patches by 255."
+        else:
+            fix = (
+                "Pass the patches' own value_range, e.g. (0, 255) for raw 8-bit values, and "
+                "normalise them after the augmenter, not before."
+            )
+        raise ValueError(
+            f"StarDist augmenter: expected values in value_range=({lo:g}, {hi:g}), got a patch "
+            f"with values in [{x_lo:.4g}, {x_hi:.4g}]. {fix}"
+        )
 
 
 def augmenter(
