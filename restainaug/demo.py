@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._validate import resolve_device
 from .policy import describe
 from .transform import RestainTransform
 
@@ -132,9 +133,14 @@ def run_demo(
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: for ``n < 1``, an unknown model, an unreadable image, or a CUDA device
+            where CUDA is not available.
     """
     if n < 1:
         raise ValueError(f"n: expected at least 1 variant, got {n}.")
+    device = None if device is None else resolve_device(device)
     arr = default_image() if image is None else read_rgb(image)
     t = RestainTransform(model=model, p=1.0, seed=seed, device=device)
     start = time.perf_counter()

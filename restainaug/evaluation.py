@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ._progress import progress
+from ._validate import resolve_device
 from .eval_fields import EvalField, deepliif_fields, folder_fields, load_fields, synth_fields
 from .eval_report import METRICS, REFERENCE, EvalReport, FieldScores
 from .metrics import auc, dice, otsu_mask, pearson, psnr, ssim
@@ -157,7 +158,7 @@ def _as_translator(model: str | os.PathLike[str] | Translator, device: str | Non
             f"model: expected a name, a path or a Translator, got {type(model).__name__}."
         )
     tr = load_model(model)
-    return tr.to(device) if device is not None else tr
+    return tr.to(resolve_device(device)) if device is not None else tr
 
 
 def evaluate(
@@ -188,8 +189,8 @@ def evaluate(
 
     Raises:
         TypeError: for a bad translator or fields.
-        ValueError: for an unknown model, a negative ``variants``, ``max_pixels < 2``, or a
-            translator that returns NaN.
+        ValueError: for an unknown model, a negative ``variants``, ``max_pixels < 2``, a
+            translator that returns NaN, or a CUDA ``device`` where CUDA is not available.
 
     Examples:
         >>> report = evaluate("optical", synth_fields(1, size=48), variants=1)

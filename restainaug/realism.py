@@ -283,17 +283,17 @@ def realism(
         The scores (see the module docstring).
 
     Raises:
-        ValueError: when no field has both positive and negative nuclei.
+        ValueError: when no field has both positive and negative nuclei, or for a CUDA
+            ``device`` where CUDA is not available.
     """
-    import torch
-
+    from ._validate import resolve_device
     from .models.registry import load_model
     from .ops import MARKER_LEVELS, MarkerToNuclei, RemoveMarker
     from .policy import Sequential
 
     translator = model if not isinstance(model, (str, os.PathLike)) else load_model(model)
     if device is not None:
-        translator = translator.to(torch.device(device))
+        translator = translator.to(resolve_device(device))
     adds = [
         _transform(
             translator,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 
 import restainaug
 from restainaug.cli import main
@@ -41,6 +42,23 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path, capsys) -> None:
     assert "Cannot read image" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--n", "1"],
+        ["evaluate", "--data", "synth", "--n-synth", "1", "--size", "32", "--variants", "0"],
+    ],
+    ids=["demo", "evaluate"],
+)
+def test_cuda_without_a_gpu_is_one_line(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main([*argv, "--out", str(tmp_path / "out"), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'cuda' was requested but CUDA is not available" in err
 
 
 def test_models_lists_optical_and_the_default(capsys) -> None:

@@ -174,6 +174,12 @@ def test_realism_scores_on_synthetic_fields() -> None:
         realism([EvalField("x", np.full((8, 8, 3), 200, np.uint8), np.zeros((8, 8), np.int32))])
 
 
+def test_realism_refuses_cuda_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="'cuda' was requested but CUDA is not available"):
+        realism([], "optical", device="cuda")
+
+
 def _flat_slide(marker_ref: float = 0.0) -> torch.Tensor:
     # IF channels on the [0, 1] scale: a grid of round nuclei, light hematoxylin, no DAB.
     v = torch.zeros(1, 7, 96, 96)
