@@ -74,21 +74,39 @@ def _synth(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     import json
 
+    from .data import UnmatchedFilesError
     from .generate import generate
 
-    path = generate(
-        args.images,
-        args.labels if args.labels is not None else args.images,
-        args.out,
-        args.variants,
-        model=args.model,
-        policy=args.policy,
-        seed=args.seed,
-        device=args.device,
-        batch_size=args.batch_size,
-        include_original=not args.no_original,
-        show_progress=not args.quiet,
-    )
+    try:
+        path = generate(
+            args.images,
+            args.labels if args.labels is not None else args.images,
+            args.out,
+            args.variants,
+            model=args.model,
+            policy=args.policy,
+            seed=args.seed,
+            device=args.device,
+            batch_size=args.batch_size,
+            include_original=not args.no_original,
+            show_progress=not args.quiet,
+        )
+    except UnmatchedFilesError as e:  # its advice, strict=False, is no option here
+        fix = "add the missing label files or move the unmatched files out of the folders."
+        if args.labels is None:
+            fix = (
+                "without --labels, label files are looked for in --images: pass --labels DIR "
+                f"if they are elsewhere; otherwise {fix}"
+            )
+        raise ValueError(f"{e.problem}. {fix[0].upper()}{fix[1:]}") from None
+    except KeyboardInterrupt:
+        # Every finished output is on disk (written atomically); a rerun skips them.
+        print(
+            "restainaug generate: interrupted; run the same command again to resume "
+            "(finished outputs are kept).",
+            file=sys.stderr,
+        )
+        return 130
     manifest = json.loads(path.read_text())
     if manifest["complete"]:
         print(f"restainaug generate: {len(manifest['outputs'])} outputs in {path.parent}")

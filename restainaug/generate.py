@@ -48,7 +48,7 @@ from ._records import (
     start_manifest,
 )
 from ._validate import resolve_device
-from .data import Pair, pair_folders, read_size, write_image, write_labels
+from .data import Pair, UnmatchedFilesError, pair_folders, read_size, write_image, write_labels
 from .models.registry import load_model
 from .ops import Op
 from .policy import Params, describe, sample_params
@@ -203,6 +203,8 @@ def generate(
 
     Raises:
         TypeError: for a policy that is neither a name nor an `restainaug.ops.Op`.
+        UnmatchedFilesError: for images without labels or labels without images (a
+            ValueError).
         ValueError: for missing folders, no pairs, bad counts, unreadable fields, or an
             ``out`` made with other settings.
 
@@ -224,7 +226,14 @@ def generate(
     for what, folder in (("images", images), ("labels", labels)):
         if not Path(folder).is_dir():
             raise ValueError(f"{what}: folder {folder} does not exist.")
-    pairs = pair_folders(images, labels)
+    try:
+        pairs = pair_folders(images, labels)
+    except UnmatchedFilesError as e:  # its advice, strict=False, is not an option here
+        raise UnmatchedFilesError(
+            e.problem,
+            "every image needs its label file: add the missing ones, or move the unmatched "
+            "files out of the folders.",
+        ) from None
     translator = model if isinstance(model, Translator) else load_model(model)
     ops, policy_info = _policy(policy, translator)
     settings = {

@@ -13,7 +13,14 @@ from conftest import tiny_translator
 
 import restainaug.generate as gen
 from restainaug.cli import build_parser, main
-from restainaug.data import pair_folders, read_image, read_labels, write_image, write_labels
+from restainaug.data import (
+    UnmatchedFilesError,
+    pair_folders,
+    read_image,
+    read_labels,
+    write_image,
+    write_labels,
+)
 from restainaug.generate import generate, regenerate
 from restainaug.ops import RemoveMarker
 from restainaug.policy import Sequential
@@ -246,6 +253,53 @@ def test_bad_inputs(src: Path, tmp_path: Path) -> None:
     write_labels(tmp_path / "grey" / "g_mask.png", np.zeros((8, 8), np.int32))
     with pytest.raises(ValueError, match="expected an 8-bit RGB image"):
         generate(tmp_path / "grey", tmp_path / "grey", tmp_path / "g", show_progress=False)
+
+
+def test_cli_interrupted_says_how_to_resume(
+    src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["generate", "--images", str(src / "images"), "--labels", str(src / "labels")]
+    args += ["--out", str(tmp_path / "out"), "--variants", "2", "--model", "optical", "--quiet"]
+    real = gen.write_labels
+    calls = {"n": 0}
+
+    def ctrl_c_on_third(path: Path, labels: np.ndarray) -> Path:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(path, labels)
+
+    monkeypatch.setattr(gen, "write_labels", ctrl_c_on_third)
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run the same command again to resume" in err
+    monkeypatch.setattr(gen, "write_labels", real)
+    assert main(args) == 0
+    assert "9 outputs" in capsys.readouterr().out
+
+
+def test_unmatched_labels_say_what_to_do(
+    src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(src / "images", images)
+    args = ["generate", "--images", str(images), "--out", str(tmp_path / "o"), "--quiet"]
+    # Labels in another folder but no --labels: every image lacks labels.
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "3 image(s)" in err and "pass --labels DIR" in err and "strict=False" not in err
+    labels = tmp_path / "labels"
+    shutil.copytree(src / "labels", labels)
+    next(labels.iterdir()).unlink()
+    assert main([*args, "--labels", str(labels)]) == 2
+    err = capsys.readouterr().err
+    assert "1 image(s)" in err and "move the unmatched files out" in err
+    assert "strict=False" not in err and "--labels DIR" not in err
+    with pytest.raises(UnmatchedFilesError, match=r"1 image.*move the unmatched") as info:
+        generate(images, labels, tmp_path / "o", show_progress=False)
+    assert "strict=False" not in str(info.value)
+    with pytest.raises(UnmatchedFilesError, match="strict=False"):
+        pair_folders(images, labels)  # where strict=False is an option, it is the advice
 
 
 def test_cli(src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,7 @@ and with Pillow otherwise.
 
 * `read_image`, `read_stack`, `read_labels`, `write_image`, `write_labels`, `write_plane` -
   files <-> numpy;
-* `pair_folders`, `Pair` - image / label file pairs by name;
+* `pair_folders`, `Pair`, `UnmatchedFilesError` - image / label file pairs by name;
 * `read_deepliif`, `DeepLIIFField`, `segmentation_to_instances` - DeepLIIF training panels;
 * `estimate_shift`, `crop_shifted` - lining up panels of one field (DeepLIIF registration);
 * `read_multiplex`, `IFImage`, `percentile_normalize`, `gaussian_smooth` - fluorescence;
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .datasets import LabelledIHC, UnpairedPatches
 from .deepliif import DeepLIIFField, read_deepliif, segmentation_to_instances
-from .folders import LABEL_SUFFIXES, Pair, pair_folders
+from .folders import LABEL_SUFFIXES, Pair, UnmatchedFilesError, pair_folders
 from .ifimage import IFImage, gaussian_smooth, percentile_normalize
 from .io import (
     IMAGE_SUFFIXES,
@@ -39,6 +39,7 @@ __all__ = [
     "IFImage",
     "LabelledIHC",
     "Pair",
+    "UnmatchedFilesError",
     "UnpairedPatches",
     "crop_shifted",
     "estimate_shift",

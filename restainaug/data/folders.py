@@ -8,7 +8,8 @@ When both folders are the same folder, files whose stem ends in a suffix are the
 all others the images.
 
 Every image must have exactly one label file and every label file an image; anything else is
-a ValueError that lists the offending names (``strict=False`` drops unmatched files instead).
+an `UnmatchedFilesError` (a ValueError) that lists the offending names (``strict=False``
+drops unmatched files instead).
 """
 
 from __future__ import annotations
@@ -20,10 +21,25 @@ import numpy as np
 
 from .io import IMAGE_SUFFIXES, PathLike, read_image, read_labels, read_size
 
-__all__ = ["LABEL_SUFFIXES", "Pair", "pair_folders"]
+__all__ = ["LABEL_SUFFIXES", "Pair", "UnmatchedFilesError", "pair_folders"]
 
 #: Suffixes a label file's stem may add to its image's stem (matched ignoring case).
 LABEL_SUFFIXES: tuple[str, ...] = ("_label", "_labels", "_mask", "_masks")
+
+
+class UnmatchedFilesError(ValueError):
+    """Images without label files, or label files without images (`pair_folders`).
+
+    The message is ``f"{problem}; {advice}"``.
+
+    Attributes:
+        problem: the unmatched files and the naming rule, for callers that give their own
+            advice (a command line has other options than ``strict=False``).
+    """
+
+    def __init__(self, problem: str, advice: str) -> None:
+        super().__init__(f"{problem}; {advice}")
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -127,8 +143,9 @@ def pair_folders(
 
     Raises:
         FileNotFoundError: if a folder does not exist.
-        ValueError: for duplicate stems, unmatched files (``strict``), no pairs at all, or
-            (``check_sizes``) a size mismatch; messages list the names involved.
+        UnmatchedFilesError: for unmatched files (``strict``); a ValueError.
+        ValueError: for duplicate stems, no pairs at all, or (``check_sizes``) a size
+            mismatch; messages list the names involved.
 
     Examples:
         >>> import tempfile, pathlib
@@ -158,10 +175,10 @@ def pair_folders(
             parts.append(
                 f"{len(no_images)} label file(s) in {ldir} without images: {_few(no_images)}"
             )
-        raise ValueError(
+        raise UnmatchedFilesError(
             "; ".join(parts) + f". A label file must be named like its image, optionally with "
-            f"one of the suffixes {LABEL_SUFFIXES} (img01.png <-> img01_mask.png); pass "
-            f"strict=False to skip unmatched files."
+            f"one of the suffixes {LABEL_SUFFIXES} (img01.png <-> img01_mask.png)",
+            "pass strict=False to skip unmatched files.",
         )
     pairs = [Pair(images[k], labels[k]) for k in sorted(images.keys() & labels.keys())]
     if not pairs:
