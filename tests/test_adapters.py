@@ -122,6 +122,24 @@ def test_kornia_draws_from_its_own_generator(ihc_tile: np.ndarray) -> None:
     assert torch.equal(a, b)
 
 
+def test_kornia_p_is_the_users_and_gates_as_before(ihc_tile: np.ndarray) -> None:
+    from kornia.augmentation import AugmentationSequential
+
+    aug = RandomRestain(p=0.5, seed=1)
+    assert aug.p == 0.5 and aug.restain.p == 0.5 and repr(aug).startswith("RandomRestain(p=0.5,")
+    x = torch.from_numpy(np.stack([ihc_tile[:32, :32], ihc_tile[32:, 32:]] * 4))
+    x = x.permute(0, 3, 1, 2).float() / 255
+    expected = RestainTransform(p=0.5, seed=1)(x)  # the same draws, the gate included
+    out, mask = AugmentationSequential(aug, data_keys=["input", "mask"])(x, x[:, :1])
+    assert torch.equal(out, expected) and torch.equal(mask, x[:, :1])
+    skipped = (out == x).flatten(1).all(1)
+    assert skipped.any() and not skipped.all()
+    aug.p = 0.0
+    assert aug.restain.p == 0.0 and torch.equal(aug(x), x)
+    with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\], got 1.5"):
+        aug.p = 1.5
+
+
 # -- StarDist ---------------------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@
 As an intensity augmentation it moves no pixel: masks, boxes and keypoints pass through
 ``AugmentationSequential`` untouched, and ``inverse`` skips it. All random draws, the
 per-sample gate included, come from the wrapped transform's own generator, not torch's
-global one; kornia's own gate is fixed at ``p=1``.
+global one: kornia's ``batch_prob`` is always 1, and ``p`` is the wrapped transform's.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ class RandomRestain(IntensityAugmentationBase2D):
         device: str | torch.device | None = None,
         min_tissue: float = 0.01,
     ) -> None:
+        # kornia's own gate is never drawn (forward_parameters sets batch_prob to 1): the
+        # wrapped transform draws the gate, so `p` reads and sets the wrapped transform's.
         super().__init__(p=1.0, same_on_batch=same_on_batch, keepdim=keepdim)
         self.restain = RestainTransform(
             model=model,
@@ -76,6 +78,21 @@ class RandomRestain(IntensityAugmentationBase2D):
             device=device,
             min_tissue=min_tissue,
         )
+
+    @property
+    def p(self) -> float:
+        """The probability that a sample is re-stained (the wrapped transform's ``p``)."""
+        restain = self._modules.get("restain")
+        return 1.0 if restain is None else restain.p
+
+    @p.setter
+    def p(self, value: float) -> None:
+        restain = self._modules.get("restain")
+        if restain is None:  # kornia's __init__ sets its gate before the transform exists
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"RandomRestain: p must be a number in [0, 1], got {value!r}.")
+        restain.p = float(value)
 
     def forward_parameters(self, batch_shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
         params = dict(self.restain.sample_params(batch_shape[0]))
