@@ -8,8 +8,8 @@ Sub-commands:
 * ``restainaug synth``: write a labelled synthetic data set (IHC, IF, labels, manifest);
 * ``restainaug generate``: write re-stained variants of a labelled folder with their labels
   and a manifest (an in-silico data set, see `restainaug.generate`);
-* ``restainaug evaluate``: score translators against nucleus labels and real IF, next to
-  ``optical`` (see `restainaug.evaluation`);
+* ``restainaug evaluate``: score translators (the default model unless ``--model``) against
+  nucleus labels and real IF, next to ``optical`` (see `restainaug.evaluation`);
 * ``restainaug train``: fit IHC <-> IF generators on unpaired images (see `restainaug.train`);
 * ``restainaug export``: write a trained run as a model that `RestainTransform` loads.
 """
@@ -127,8 +127,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.seed,
         register=args.register,
     )
+    models = args.model or ["default"]
     report = compare(
-        args.model or [],
+        models,
         fields,
         variants=args.variants,
         seed=args.seed,
@@ -145,7 +146,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.realism:
         from .realism import realism
 
-        for model in args.model or ["default"]:
+        for model in models:
             scores = realism(
                 fields, model, args.seed, args.device, grain=args.grain, edge=args.edge
             )
@@ -321,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         metavar="NAME_OR_PATH",
-        help="models to evaluate besides optical (repeatable)",
+        help="models to evaluate besides optical (repeatable; default: the default model, see "
+        "`restainaug models`)",
     )
     evaluate.add_argument(
         "--data",

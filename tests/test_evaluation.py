@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from restainaug import load_model
+from restainaug import DEFAULT_MODEL, load_model
 from restainaug.cli import main
 from restainaug.evaluation import (
     REFERENCE,
@@ -335,6 +335,15 @@ def test_cli_evaluate_on_synthetic_fields(tmp_path: Path, tiny_model_path: Path,
     assert [r["model"] for r in rows] == ["optical"] * 2 + ["tiny-test"] * 2 + ["real IF"] * 2
     assert main(["evaluate", "--data", str(tmp_path / "missing"), "--quiet"]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_cli_evaluate_scores_the_default_model_without_model(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "scores.csv"
+    argv = ["evaluate", "--data", "synth", "--n-synth", "1", "--size", "32", "--variants", "0"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    assert f"| {DEFAULT_MODEL} | 1 |" in capsys.readouterr().out
+    with open(out, newline="") as fh:
+        assert [r["model"] for r in csv.DictReader(fh)] == ["optical", DEFAULT_MODEL, "real IF"]
 
 
 @pytest.mark.shared_data
