@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from restainaug import DEFAULT_MODEL, list_models
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 EXAMPLES = sorted((ROOT / "examples").rglob("*.py")) + sorted((ROOT / "examples").rglob("*.md"))
@@ -37,3 +39,19 @@ def test_every_stardist_config_turns_tensorboard_off() -> None:
     assert [
         path for path, args in calls if not re.search(r"train_tensorboard\s*=\s*False", args)
     ] == []
+
+
+def test_docs_call_only_the_default_model_the_default() -> None:
+    # "the default model is `X`", "the default (`X`)", "the `X` default", ...
+    claim = re.compile(
+        r"[Dd]efault(?:\s+model)?(?:\s+is(?:\s+now)?(?:\s+the\s+\w+)?)?\s+\(?`([\w-]+)`"
+        r"|`([\w-]+)`\s+default\b"
+    )
+    models = set(list_models())
+    wrong = [
+        f"{path.relative_to(ROOT).as_posix()}: {m.group(0)}"
+        for path in DOCS
+        for m in claim.finditer(path.read_text())
+        if (m.group(1) or m.group(2)) in models - {DEFAULT_MODEL}
+    ]
+    assert wrong == []
