@@ -86,11 +86,14 @@ def to_batch(x: Any, name: str = "image") -> tuple[torch.Tensor, Layout]:
         if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
             raise TypeError(f"{name}: expected a uint8 or float numpy array, got dtype {x.dtype}.")
         if x.ndim not in (3, 4) or x.shape[-1] != 3:
-            hint = (
-                " Drop the alpha channel with x[..., :3]."
-                if x.ndim in (3, 4) and x.shape[-1] == 4
-                else ""
-            )
+            hint = ""
+            if x.ndim in (3, 4) and x.shape[-1] == 4:
+                hint = " Drop the alpha channel with x[..., :3]."
+            elif x.ndim in (3, 4) and x.shape[-3] == 3:
+                hint = (
+                    " It looks channels-first: use x.transpose(1, 2, 0) (or (0, 2, 3, 1) for a "
+                    "batch)."
+                )
             raise ValueError(
                 f"{name}: expected a numpy RGB image (H, W, 3) or batch (B, H, W, 3), got shape "
                 f"{x.shape}.{hint}"

@@ -32,6 +32,8 @@ def t() -> RestainTransform:
         (torch.zeros(3, 4, 4, dtype=torch.bool), TypeError, "bool"),
         (np.zeros((8, 8), np.uint8), ValueError, r"\(H, W, 3\).*got shape \(8, 8\)"),
         (np.zeros((8, 8, 4), np.uint8), ValueError, "alpha"),
+        (np.zeros((3, 8, 8), np.uint8), ValueError, r"channels-first: use x.transpose\(1, 2, 0\)"),
+        (np.zeros((2, 3, 8, 8), np.float32), ValueError, r"\(0, 2, 3, 1\) for a batch"),
         (np.zeros((8, 8, 3), np.int32), TypeError, "int32"),
         (np.zeros((8, 8, 3), np.float32) + 2.0, ValueError, "0-255"),
         ([[0, 1, 2]], TypeError, "got list"),
