@@ -68,7 +68,7 @@ def core_harness(model: str) -> Harness:
 def monai_harness() -> Harness:
     def make(p: float, seed: int) -> RestainTransformd:
         return RestainTransformd(
-            keys="image", label_key="label", allow_missing_keys=True, p=p, seed=seed
+            keys="image", label_key="label", allow_missing_keys=True, prob=p, seed=seed
         )
 
     def call(t: RestainTransformd, x: dict, lab: np.ndarray | None) -> dict:

@@ -26,7 +26,7 @@ def test_monai_pipeline_with_workers_and_label_passthrough(ihc_tile: np.ndarray)
 
     items = [{"image": _chw(ihc_tile).float(), "label": torch.ones(1, 64, 64)} for _ in range(6)]
     pipeline = Compose(
-        [RestainTransformd(keys="image", label_key="label", p=1.0, value_range=(0, 255))]
+        [RestainTransformd(keys="image", label_key="label", prob=1.0, value_range=(0, 255))]
     )
 
     def run() -> torch.Tensor:
@@ -41,7 +41,7 @@ def test_monai_pipeline_with_workers_and_label_passthrough(ihc_tile: np.ndarray)
 
 
 def test_monai_one_draw_for_all_keys(ihc_tile: np.ndarray) -> None:
-    t = RestainTransformd(keys=["a", "b"], p=1.0, seed=0)
+    t = RestainTransformd(keys=["a", "b"], prob=1.0, seed=0)
     x = _chw(ihc_tile)
     out = t({"a": x, "b": x.clone(), "other": "kept"})
     assert torch.equal(out["a"], out["b"]) and out["other"] == "kept"
@@ -52,7 +52,7 @@ def test_monai_one_draw_for_all_keys(ihc_tile: np.ndarray) -> None:
 
 
 def test_monai_errors_name_the_key() -> None:
-    t = RestainTransformd(keys="image", label_key="label", p=1.0)
+    t = RestainTransformd(keys="image", label_key="label", prob=1.0)
     with pytest.raises(KeyError):
         t({"label": torch.zeros(1, 8, 8)})
     with pytest.raises(KeyError, match="label"):
@@ -61,6 +61,22 @@ def test_monai_errors_name_the_key() -> None:
         t({"image": torch.full((3, 8, 8), 100.0), "label": torch.zeros(1, 8, 8)})
     with pytest.raises(ValueError, match="value_range"):
         RestainTransformd(keys="image", value_range=(1, 1))
+
+
+def test_monai_takes_prob_and_p_with_a_deprecation_warning(ihc_tile: np.ndarray) -> None:
+    d = {"image": _chw(ihc_tile)}
+    assert RestainTransformd(keys="image").prob == 0.5
+    assert RestainTransformd(keys="image", prob=0.0)(d)["image"] is d["image"]
+    t = RestainTransformd(keys="image", prob=1.0, seed=0)
+    new = t(d)["image"]
+    assert t.prob == t.transform.p == 1.0 and not torch.equal(new, d["image"])
+    with pytest.warns(DeprecationWarning, match="p is deprecated; pass prob"):
+        old = RestainTransformd(keys="image", p=1.0, seed=0)
+    assert old.prob == 1.0 and torch.equal(old(d)["image"], new)
+    with pytest.raises(TypeError, match=r"got prob=0.5 and p=0.5; pass prob only"):
+        RestainTransformd(keys="image", prob=0.5, p=0.5)
+    with pytest.raises(ValueError, match=r"prob must be a number in \[0, 1\], got 2"):
+        RestainTransformd(keys="image", prob=2)
 
 
 # -- torchvision ------------------------------------------------------------------------------

@@ -141,7 +141,9 @@ def train_transforms(args: argparse.Namespace, restain: bool) -> Compose:
         RandRotate90d(keys=["image", "label"], prob=0.5),
     ]
     if restain:  # after the crop: only the pixels the network sees are re-stained
-        steps.append(RestainTransformd(keys="image", label_key="label", p=args.p, model=args.model))
+        steps.append(
+            RestainTransformd(keys="image", label_key="label", prob=args.p, model=args.model)
+        )
     return Compose(steps)
 
 

@@ -8,6 +8,7 @@ MONAI images are channel-first, ``(C, H, W)`` tensors (``MetaTensor``) or numpy 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -43,17 +44,22 @@ class RestainTransformd(Randomizable, MapTransform):
         allow_missing_keys: skip missing keys instead of raising ``KeyError``.
         model: model name, path or translator (see `RestainTransform`).
         ops: operation policy (the default policy when ``None``).
-        p: probability that a sample is re-stained.
+        prob: probability that a sample is re-stained (MONAI's name; 0.5 when ``None``).
         seed: seed of the transform's generator.
         device: where to run (the input's device when ``None``).
         value_range: the images' ``(low, high)``; ``(0, 255)`` for unscaled 8-bit loads.
             Ignored for ``uint8`` images.
         min_tissue: see `RestainTransform`.
+        p: deprecated name of ``prob``.
+
+    Raises:
+        TypeError: if both ``prob`` and ``p`` are given.
+        ValueError: for ``prob`` outside ``[0, 1]`` or a bad ``value_range``.
 
     Examples:
         >>> import torch
         >>> from restainaug import RestainTransformd
-        >>> t = RestainTransformd(keys="image", label_key="label", p=1.0, seed=0)
+        >>> t = RestainTransformd(keys="image", label_key="label", prob=1.0, seed=0)
         >>> d = {"image": torch.rand(3, 32, 32) * 0.5 + 0.2, "label": torch.zeros(1, 32, 32)}
         >>> out = t(d)
         >>> out["image"].shape, out["label"] is d["label"]
@@ -67,13 +73,30 @@ class RestainTransformd(Randomizable, MapTransform):
         allow_missing_keys: bool = False,
         model: str | os.PathLike[str] | Translator = "default",
         ops: Op | None = None,
-        p: float = 0.5,
+        prob: float | None = None,
         seed: int | None = None,
         device: str | torch.device | None = None,
         value_range: tuple[float, float] = (0.0, 1.0),
         min_tissue: float = 0.01,
+        *,
+        p: float | None = None,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
+        if p is not None:
+            if prob is not None:
+                raise TypeError(
+                    f"RestainTransformd: got prob={prob!r} and p={p!r}; pass prob only (p is its "
+                    "deprecated name)."
+                )
+            warnings.warn(
+                "RestainTransformd: p is deprecated; pass prob, as for MONAI's random transforms.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            prob = p
+        prob = 0.5 if prob is None else prob
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+            raise ValueError(f"RestainTransformd: prob must be a number in [0, 1], got {prob!r}.")
         lo, hi = (float(v) for v in value_range)
         if not hi > lo:
             raise ValueError(
@@ -83,9 +106,14 @@ class RestainTransformd(Randomizable, MapTransform):
         self.value_range = (lo, hi)
         self.label_key = label_key
         self.transform = RestainTransform(
-            model=model, ops=ops, p=p, seed=seed, device=device, min_tissue=min_tissue
+            model=model, ops=ops, p=prob, seed=seed, device=device, min_tissue=min_tissue
         )
         self.params: Params | None = None
+
+    @property
+    def prob(self) -> float:
+        """The probability that a sample is re-stained (the wrapped transform's ``p``)."""
+        return self.transform.p
 
     def set_random_state(
         self, seed: int | None = None, state: np.random.RandomState | None = None
