@@ -145,5 +145,5 @@ def test_train_config_accepts_thread_settings(value: object) -> None:
 
 @pytest.mark.parametrize("value", ["0", "many", "true", "1.5"])
 def test_train_config_refuses_bad_thread_settings(value: str) -> None:
-    with pytest.raises(ValueError, match="run.threads"):
+    with pytest.raises(ValueError, match=r"run\.threads"):
         apply_overrides(TrainConfig(), [f"run.threads={value}"])
