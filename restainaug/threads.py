@@ -15,8 +15,8 @@ threads against 51-61 ms with one. Two policies avoid that:
   duration of a call and restores torch's setting afterwards.
 * `AdaptiveThreads` (used by ``restainaug train`` with ``run.threads: auto``): a training
   step is large enough for threads to pay off on an idle machine, so the count is measured
-  instead: every ``every`` seconds, a short probe (a small convolution) is timed on one
-  thread and on torch's setting, and the faster count is used until the next probe.
+  instead: every 30 seconds, a short probe (small convolutions) is timed on one thread and
+  on torch's setting, and the faster count is used until the next probe.
 
 Examples:
     >>> threads_for(256 * 256, limit=8)
@@ -34,8 +34,9 @@ Examples:
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
@@ -104,15 +105,20 @@ def cpu_threads(n: int | None) -> Iterator[None]:
 class AdaptiveThreads:
     """Measured thread count for a long CPU loop (a training run).
 
-    Every ``every`` seconds, `count` times a small convolution ``repeats`` times on one
-    thread and on ``max_threads`` and returns the faster count; between probes it returns the
-    last choice. On an idle machine the probe favours all threads; when other processes keep
-    the cores busy, multi-threaded barriers stall and one thread wins.
+    Every ``every`` seconds, `count` times ``repeats`` small convolutions on one thread, then
+    on ``max_threads``, and returns the faster count; between probes it returns the last
+    choice. On an idle machine several threads win; when other processes keep the cores
+    busy, multi-threaded barriers stall and one thread wins. The several-thread run stops as
+    soon as it has lost (one stalled barrier can cost tens of milliseconds), so a probe
+    costs about twice the one-thread run: a few tens of milliseconds.
+
+    A probe sums many short calls instead of taking the median of a few: under load a short
+    call sometimes runs while both cores happen to be free, so single calls mislead.
 
     Args:
         max_threads: the largest count tried; torch's setting when the policy is made.
         every: seconds between probes.
-        repeats: timed calls per candidate and probe (the median decides).
+        repeats: timed calls per candidate and probe.
         clock: time source (for tests).
 
     Examples:
@@ -125,8 +131,8 @@ class AdaptiveThreads:
         self,
         max_threads: int | None = None,
         every: float = 30.0,
-        repeats: int = 5,
-        clock: object = time.perf_counter,
+        repeats: int = 20,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.max_threads = int(max_threads or torch.get_num_threads())
         if self.max_threads < 1:
@@ -136,30 +142,41 @@ class AdaptiveThreads:
         self.every, self.repeats, self._clock = float(every), int(repeats), clock
         self.choice = self.max_threads
         self._next = float("-inf")
+        self._wins = 0
         self._x = torch.rand(1, 16, 96, 96, generator=torch.Generator().manual_seed(0))
         self._w = torch.rand(16, 16, 3, 3, generator=torch.Generator().manual_seed(1)) / 144
 
-    def _time(self, n: int) -> float:
+    def _run(self, n: int, limit: float = math.inf) -> float:
+        """Seconds for ``repeats`` calls on ``n`` threads (stopping once past ``limit``)."""
         with cpu_threads(n), torch.no_grad():
-            F.conv2d(self._x, self._w, padding=1)
-            times = []
+            F.conv2d(self._x, self._w, padding=1)  # warm the thread pool
+            start = self._clock()
+            elapsed = 0.0
             for _ in range(self.repeats):
-                start = self._clock()  # type: ignore[operator]
                 F.conv2d(F.conv2d(self._x, self._w, padding=1), self._w, padding=1)
-                times.append(self._clock() - start)  # type: ignore[operator]
-        return sorted(times)[len(times) // 2]
+                elapsed = self._clock() - start
+                if elapsed >= limit:
+                    break
+        return elapsed
 
     def probe(self) -> int:
-        """Measure now and return the faster count."""
+        """Measure now and return the count to use until the next probe.
+
+        One lost probe switches to one thread; switching back takes two won probes in a row,
+        since under load a short probe now and then runs while both cores happen to be free.
+        """
         if self.max_threads > 1:
-            one, many = self._time(1), self._time(self.max_threads)
-            # Threads must earn their keep: a near tie goes to one thread.
-            self.choice = self.max_threads if many < 0.8 * one else 1
-        self._next = self._clock() + self.every  # type: ignore[operator]
+            # Threads must earn their keep: several must be 20 % faster than one.
+            limit = 0.8 * self._run(1)
+            won = self._run(self.max_threads, limit) < limit
+            self._wins = self._wins + 1 if won else 0
+            keep = self.choice == self.max_threads or self._next == float("-inf")
+            self.choice = self.max_threads if won and (keep or self._wins >= 2) else 1
+        self._next = self._clock() + self.every
         return self.choice
 
     def count(self) -> int:
         """The count to use now (probing when the last probe is ``every`` seconds old)."""
-        if self._clock() >= self._next:  # type: ignore[operator]
+        if self._clock() >= self._next:
             return self.probe()
         return self.choice

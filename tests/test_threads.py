@@ -102,39 +102,50 @@ def test_bad_thread_settings_are_refused(threads: object, error: type) -> None:
 
 
 class _FakeClock:
-    """Time that passes 10x faster on several threads (a loaded machine) per reading."""
+    """Time per reading: 0.1 on one thread; on several, 1.0 (a loaded machine) or 0.01."""
 
-    def __init__(self, many_slow: bool) -> None:
-        self.now, self.many_slow = 0.0, many_slow
+    def __init__(self, loaded: bool) -> None:
+        self.now, self.loaded = 0.0, loaded
 
     def __call__(self) -> float:
-        slow = torch.get_num_threads() > 1 and self.many_slow
-        self.now += 1.0 if slow else 0.1
+        if torch.get_num_threads() == 1:
+            self.now += 0.1
+        else:
+            self.now += 1.0 if self.loaded else 0.01
         return self.now
 
 
-@pytest.mark.parametrize(("many_slow", "expected"), [(True, 1), (False, 2)])
+@pytest.mark.parametrize(("loaded", "expected"), [(True, 1), (False, 2)])
 def test_adaptive_threads_picks_the_faster_count(
-    two_threads: None, many_slow: bool, expected: int
+    two_threads: None, loaded: bool, expected: int
 ) -> None:
-    clock = _FakeClock(many_slow)
+    clock = _FakeClock(loaded)
     policy = AdaptiveThreads(max_threads=2, every=100.0, repeats=3, clock=clock)
-    if not many_slow:  # a tie goes to one thread: make several threads clearly faster
-        clock.many_slow = False
-        policy._time = lambda n: 0.1 if n > 1 else 1.0  # type: ignore[method-assign]
     assert policy.count() == expected
     assert torch.get_num_threads() == 2
 
 
+def test_adaptive_threads_stops_a_losing_run_early(two_threads: None) -> None:
+    clock = _FakeClock(loaded=True)
+    policy = AdaptiveThreads(max_threads=2, repeats=50, clock=clock)
+    one = policy._run(1)
+    assert one == pytest.approx(5.0)  # 50 calls of 0.1
+    assert policy._run(2, limit=0.8 * one) < 5.0  # stopped after the first slow reading
+
+
 def test_adaptive_threads_probes_again_only_when_due(two_threads: None) -> None:
-    clock = _FakeClock(many_slow=True)
+    clock = _FakeClock(loaded=True)
     policy = AdaptiveThreads(max_threads=2, every=50.0, repeats=3, clock=clock)
     assert policy.count() == 1
-    clock.many_slow = False  # the load went away
-    policy._time = lambda n: 0.1 if n > 1 else 1.0  # type: ignore[method-assign]
+    clock.loaded = False  # the load went away
     assert policy.count() == 1  # not due yet
     clock.now += 60.0
+    assert policy.count() == 1  # one won probe is not enough to go back to several threads
+    clock.now += 60.0
     assert policy.count() == 2
+    clock.loaded = True
+    clock.now += 60.0
+    assert policy.count() == 1  # one lost probe is
 
 
 @pytest.mark.parametrize("value", ["auto", 2, None])
