@@ -25,7 +25,7 @@ from restainaug.evaluation import (
     reference,
     synth_fields,
 )
-from restainaug.metrics import auc, dice, matched_objects, otsu_mask, pearson, psnr, ssim
+from restainaug.evaluation.metrics import auc, dice, matched_objects, otsu_mask, pearson, psnr, ssim
 from restainaug.translator import Channel, Translator
 
 # -- metrics --------------------------------------------------------------------------------
@@ -373,3 +373,36 @@ def test_evaluate_takes_read_only_images_without_warnings(synth: list[EvalField]
         warnings.simplefilter("error")
         got = evaluate("optical", [ro], variants=1).rows[0]
     assert astuple(got) == astuple(evaluate("optical", [field], variants=1).rows[0])
+
+
+# -- old module paths -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "name", "new"),
+    [
+        ("restainaug.metrics", "auc", "restainaug.evaluation.metrics"),
+        ("restainaug.eval_report", "EvalReport", "restainaug.evaluation.report"),
+        ("restainaug.eval_fields", "point_fields", "restainaug.evaluation"),
+        ("restainaug.realism", "nucleus_features", "restainaug.evaluation.realism"),
+    ],
+)
+def test_old_module_paths_warn_and_serve_the_moved_names(old: str, name: str, new: str) -> None:
+    import importlib
+
+    stub, target = importlib.import_module(old), importlib.import_module(new)
+    with pytest.warns(DeprecationWarning, match=f"{old} is deprecated: .* moved to {new}"):
+        assert getattr(stub, name) is getattr(target, name)
+    assert name in dir(stub)
+    with pytest.raises(AttributeError):
+        stub._private  # noqa: B018
+    with pytest.raises(AttributeError):
+        stub.no_such_name  # noqa: B018
+
+
+def test_old_module_path_from_import_warns() -> None:
+    with pytest.warns(DeprecationWarning, match="restainaug.realism is deprecated"):
+        from restainaug.realism import realism as old
+    from restainaug.evaluation.realism import realism
+
+    assert old is realism

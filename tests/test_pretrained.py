@@ -96,7 +96,7 @@ def test_default_separates_stains_better_than_optical_on_held_out_real_ihc(
 def test_default_nuclear_channel_keeps_touching_nuclei_apart(shared_data: Path) -> None:
     """Without labels, re-staining finds nuclei as components of the nuclear channel."""
     from restainaug.data import read_deepliif
-    from restainaug.metrics import matched_objects
+    from restainaug.evaluation.metrics import matched_objects
     from restainaug.nuclei import nuclei_from_channel
 
     t = load_model("default")

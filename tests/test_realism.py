@@ -10,16 +10,16 @@ import pytest
 import torch
 
 from restainaug.data.points import labels_from_points, read_points
-from restainaug.eval_fields import EvalField, point_fields
-from restainaug.models import SlideRenderer, StainRenderer, UnmixGenerator, build_generator
-from restainaug.ops import IFContext, MarkerToNuclei
-from restainaug.realism import (
+from restainaug.evaluation import EvalField, point_fields
+from restainaug.evaluation.realism import (
     FEATURES,
     classifier_auc,
     glass_delta_e,
     nucleus_features,
     realism,
 )
+from restainaug.models import SlideRenderer, StainRenderer, UnmixGenerator, build_generator
+from restainaug.ops import IFContext, MarkerToNuclei
 from restainaug.stains import DAB
 
 pytest.importorskip("sklearn")
@@ -161,7 +161,7 @@ def test_marker_grain_replays_and_validates() -> None:
 
 
 def test_realism_scores_on_synthetic_fields() -> None:
-    from restainaug.eval_fields import synth_fields
+    from restainaug.evaluation import synth_fields
 
     fields = [f for f in synth_fields(2, 0, 96) if f.positive is not None]
     if not any(f.positive[1:].any() and not f.positive[1:].all() for f in fields):

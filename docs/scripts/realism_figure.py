@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from restainaug import RestainTransform
-from restainaug.eval_fields import EvalField, load_fields
+from restainaug.evaluation import EvalField, load_fields
 from restainaug.ops import MARKER_LEVELS, MarkerToNuclei, RemoveMarker
 from restainaug.policy import Sequential
 

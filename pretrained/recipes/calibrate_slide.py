@@ -62,7 +62,7 @@ def tables(shared: Path) -> tuple[torch.Tensor, torch.Tensor, list[str], float]:
 
 
 def _dab_means(rgb: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    from restainaug.realism import FEATURES, nucleus_features
+    from restainaug.evaluation.realism import FEATURES, nucleus_features
 
     return nucleus_features(rgb, labels, ids)[:, FEATURES.index("dab_mean")]
 
@@ -71,7 +71,7 @@ def marker_gain(shared: Path, start: float, reference: float) -> float:
     """DAB per unit of marker so that a 2+ nucleus has the median DAB of the real positive
     nuclei of the training field (Bladder1, registered masks)."""
     from restainaug import RestainTransform
-    from restainaug.eval_fields import deepliif_fields
+    from restainaug.evaluation import deepliif_fields
     from restainaug.ops import MARKER_LEVELS, MarkerToNuclei
 
     (field,) = [f for f in deepliif_fields(shared / "deepliif" / "train") if "Bladder1" in f.name]

@@ -205,7 +205,8 @@ def held_out_scores(
     net: UnmixGenerator, shared: Path, held_out: tuple[str, ...]
 ) -> dict[str, float]:
     """Nuclear AUC, Otsu Dice and marker AUC of the learned channels on the held-out fields."""
-    from restainaug.evaluation import _marker_auc, _nuclear_scores, deepliif_fields
+    from restainaug.evaluation import deepliif_fields
+    from restainaug.evaluation.scoring import marker_auc, nuclear_scores
 
     out: dict[str, list[float]] = {}
     paths = [shared / "deepliif" / "train" / f"{n}.png" for n in held_out]
@@ -213,8 +214,8 @@ def held_out_scores(
         for field in deepliif_fields(paths):
             x = torch.from_numpy(field.ihc).permute(2, 0, 1)[None].float() / 127.5 - 1.0
             p = net.predict(x)[0].numpy()
-            s = _nuclear_scores(p[0], field, 2**18)
-            s["marker_auc"] = _marker_auc(p[1], field)
+            s = nuclear_scores(p[0], field, 2**18)
+            s["marker_auc"] = marker_auc(p[1], field)
             for k, v in s.items():
                 out.setdefault(k, []).append(v)
     return {k: float(np.mean(v)) for k, v in out.items()}
@@ -281,7 +282,7 @@ def gains(net: UnmixGenerator, shared: Path, train_fields: list[str]) -> tuple[f
 
 def separation(translator: torch.nn.Module, shared: Path, names: list[str]) -> dict:
     """Nuclei found without labels (`nuclei_from_channel`) on registered DeepLIIF fields."""
-    from restainaug.metrics import matched_objects
+    from restainaug.evaluation.metrics import matched_objects
     from restainaug.nuclei import nuclei_from_channel
 
     out = {}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ..metrics import pearson, psnr
+from ..evaluation.metrics import pearson, psnr
 from .data import ValField
 
 __all__ = ["translate_fields", "validation_metrics"]

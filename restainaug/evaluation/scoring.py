@@ -1,25 +1,8 @@
-"""How well a translator separates the stains of real, labelled IHC, next to ``optical``.
+"""Score translators on labelled fields: `evaluate` one, `reference` the real IF, `compare`.
 
 `evaluate` runs one translator over labelled fields (`EvalField`) and scores each field
-(one `FieldScores` row):
-
-* ``nuclear_auc`` - the predicted nuclear channel as a score for nucleus vs other pixels
-  (truth: labels > 0, marker-positive nuclei included); ROC AUC, threshold-free;
-* ``otsu_dice`` - Dice of the nuclear channel's Otsu foreground with labels > 0;
-* ``marker_auc`` - the mean of the predicted marker channel over each nucleus (or each cell,
-  when the field has cells) as a score for marker-positive vs negative nuclei (needs the
-  marker status; ``nan`` with one class);
-* ``nuclear_r``, ``marker_r`` - Pearson correlation of the predicted nuclear and marker
-  channels with the real IF channels, where the field has them;
-* ``cycle_ssim``, ``cycle_psnr`` - the round trip IHC -> IF -> IHC against the input;
-* ``stability_dice`` - Dice of the Otsu nuclear masks of ``to_if(x)`` and
-  ``to_if(restained x)``, mean over seeded `RestainTransform` variants (default policy).
-
-`reference` scores the real IF channels themselves (the ``"real IF"`` row); `compare` runs
-several models and always includes ``optical``. Fields come from `deepliif_fields`,
-`synth_fields`, `folder_fields` or `load_fields` (`restainaug.eval_fields`); the rows and
-their means are an `EvalReport` (`restainaug.eval_report`); the metrics live in
-`restainaug.metrics`. Every name is importable from here.
+(one `FieldScores` row; the metrics are listed in `restainaug.evaluation`).
+`nuclear_scores` and `marker_auc` score one field's predicted channels against its labels.
 """
 
 from __future__ import annotations
@@ -32,29 +15,16 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from ._progress import progress
-from ._validate import resolve_device
-from .eval_fields import EvalField, deepliif_fields, folder_fields, load_fields, synth_fields
-from .eval_report import METRICS, REFERENCE, EvalReport, FieldScores
+from .._progress import progress
+from .._validate import resolve_device
+from ..models.registry import load_model
+from ..transform import RestainTransform
+from ..translator import Translator
+from .fields import EvalField
 from .metrics import auc, dice, otsu_mask, pearson, psnr, ssim
-from .models.registry import load_model
-from .transform import RestainTransform
-from .translator import Translator
+from .report import REFERENCE, EvalReport, FieldScores
 
-__all__ = [
-    "METRICS",
-    "REFERENCE",
-    "EvalField",
-    "EvalReport",
-    "FieldScores",
-    "compare",
-    "deepliif_fields",
-    "evaluate",
-    "folder_fields",
-    "load_fields",
-    "reference",
-    "synth_fields",
-]
+__all__ = ["compare", "evaluate", "marker_auc", "nuclear_scores", "reference"]
 
 
 @contextmanager
@@ -73,9 +43,25 @@ def _inference(translator: Translator) -> Iterator[None]:
             p.requires_grad_(g)
 
 
-def _nuclear_scores(
-    nuclear: np.ndarray, field: EvalField, max_pixels: int | None
+def nuclear_scores(
+    nuclear: np.ndarray, field: EvalField, max_pixels: int | None = 2**18
 ) -> dict[str, float]:
+    """``nuclear_auc`` and ``otsu_dice`` of a nuclear channel against the field's nuclei.
+
+    Args:
+        nuclear: the nuclear channel predicted for ``field``, ``(H, W)``.
+        field: the field; every nucleus (``labels > 0``) is the positive class.
+        max_pixels: pixels for ``nuclear_auc`` (a fixed random subset above this).
+
+    Returns:
+        ``{"nuclear_auc": ..., "otsu_dice": ...}``.
+
+    Examples:
+        >>> from restainaug.evaluation import synth_fields
+        >>> f = synth_fields(1, size=32)[0]
+        >>> nuclear_scores(f.if_[0], f)["nuclear_auc"] > 0.9
+        True
+    """
     truth = field.labels > 0
     return {
         "nuclear_auc": auc(nuclear, truth, max_pixels),
@@ -83,7 +69,22 @@ def _nuclear_scores(
     }
 
 
-def _marker_auc(marker: np.ndarray, field: EvalField) -> float:
+def marker_auc(marker: np.ndarray, field: EvalField) -> float:
+    """ROC AUC of the mean marker over each nucleus (or each cell) for marker-positive nuclei.
+
+    Args:
+        marker: the marker channel predicted for ``field``, ``(H, W)``.
+        field: the field; ``field.cells`` replaces the nuclei when given.
+
+    Returns:
+        The AUC, or ``nan`` without marker status or with one class only.
+
+    Examples:
+        >>> labels = np.array([[1, 1, 0, 2, 2]])
+        >>> f = EvalField("f", np.zeros((1, 5, 3), np.uint8), labels, np.array([0, 1, 0], bool))
+        >>> marker_auc(np.array([[0.9, 0.7, 0.0, 0.2, 0.1]]), f)
+        1.0
+    """
     if field.positive is None:
         return math.nan
     ids = (field.labels if field.cells is None else field.cells).ravel()
@@ -115,7 +116,7 @@ def _score(
         raise ValueError(f"Translator {tr.name!r} gave NaN or infinite IF on field {field.name!r}.")
     back = tr.to_ihc(if_[:1])
     nuclear = if_[:, tr.nuclear_index].float().cpu().numpy()
-    scores = _nuclear_scores(nuclear[0], field, max_pixels)
+    scores = nuclear_scores(nuclear[0], field, max_pixels)
     rgb, rgb_back = (t[0].permute(1, 2, 0).float().cpu().numpy() for t in (x, back))
     scores["cycle_ssim"], scores["cycle_psnr"] = ssim(rgb, rgb_back), psnr(rgb, rgb_back)
     if variants:
@@ -125,7 +126,7 @@ def _score(
         scores["nuclear_r"] = pearson(nuclear[0], field.if_[0])
     if tr.marker_index is not None:
         marker = if_[0, tr.marker_index].float().cpu().numpy()
-        scores["marker_auc"] = _marker_auc(marker, field)
+        scores["marker_auc"] = marker_auc(marker, field)
         if field.if_ is not None and field.if_.shape[0] >= 2:
             scores["marker_r"] = pearson(marker, field.if_[1])
     return FieldScores(tr.name, field.name, **scores)
@@ -193,6 +194,7 @@ def evaluate(
             translator that returns NaN, or a CUDA ``device`` where CUDA is not available.
 
     Examples:
+        >>> from restainaug.evaluation import synth_fields
         >>> report = evaluate("optical", synth_fields(1, size=48), variants=1)
         >>> [r.field for r in report.rows]
         ['synth_00000_membrane']
@@ -228,6 +230,7 @@ def reference(fields: Sequence[EvalField], max_pixels: int | None = 2**18) -> Ev
         One `REFERENCE` row per field with IF (no rows if none has IF).
 
     Examples:
+        >>> from restainaug.evaluation import synth_fields
         >>> r = reference(synth_fields(1, size=48))
         >>> r.models, r.rows[0].nuclear_auc > 0.9
         (['real IF'], True)
@@ -236,9 +239,9 @@ def reference(fields: Sequence[EvalField], max_pixels: int | None = 2**18) -> Ev
     for f in _check_fields(fields):
         if f.if_ is None:
             continue
-        scores = _nuclear_scores(f.if_[0], f, max_pixels)
+        scores = nuclear_scores(f.if_[0], f, max_pixels)
         if f.if_.shape[0] >= 2:
-            scores["marker_auc"] = _marker_auc(f.if_[1], f)
+            scores["marker_auc"] = marker_auc(f.if_[1], f)
         rows.append(FieldScores(REFERENCE, f.name, **scores))
     return EvalReport(tuple(rows))
 
@@ -271,6 +274,7 @@ def compare(
         TypeError, ValueError: as `evaluate`.
 
     Examples:
+        >>> from restainaug.evaluation import synth_fields
         >>> compare([], synth_fields(1, size=48), variants=0).models
         ['optical', 'real IF']
     """
