@@ -24,6 +24,7 @@ __all__ = [
     "OpticalTranslator",
     "od_to_rgb",
     "rgb_to_od",
+    "stain_amount",
     "stain_matrix",
     "tissue_fraction",
 ]
@@ -124,6 +125,28 @@ def od_to_rgb(od: torch.Tensor, background: torch.Tensor | None = None) -> torch
     return rgb.clamp(0.0, 1.0)
 
 
+def stain_amount(c: torch.Tensor) -> torch.Tensor:
+    """The amount of stain per pixel, ``|c_n| + |c_m| + 0.05``: the unit of the relative residual.
+
+    `OpticalTranslator` with ``residual="relative"`` stores the deconvolution residual
+    divided by it, so that the residual follows the stains when they are edited.
+
+    Args:
+        c: stain concentrations, nuclear first and marker second (as `OpticalTranslator`
+            returns them).
+
+    Shape:
+        - c: `(B, C, H, W)`, `C >= 2`
+        - output: `(B, 1, H, W)`
+
+    Examples:
+        >>> c = torch.tensor([0.5, -0.25, 0.1]).view(1, 3, 1, 1)
+        >>> round(stain_amount(c).item(), 6)
+        0.8
+    """
+    return c[:, 0:1].abs() + c[:, 1:2].abs() + _RESIDUAL_EPS
+
+
 class OpticalTranslator(Translator):
     """Analytic translator: colour deconvolution to IF-like channels and back.
 
@@ -193,14 +216,11 @@ class OpticalTranslator(Translator):
         self.register_buffer("unmix", torch.linalg.inv(m).float(), persistent=False)
         self.register_buffer("background", bg.float(), persistent=False)
 
-    def _stain_amount(self, c: torch.Tensor) -> torch.Tensor:
-        return c[:, 0:1].abs() + c[:, 1:2].abs() + _RESIDUAL_EPS
-
     def to_if(self, ihc: torch.Tensor) -> torch.Tensor:
         od = rgb_to_od(ihc, self.background)
         c = torch.einsum("bchw,ck->bkhw", od, self.unmix)
         if self.residual == "relative":
-            c = torch.cat([c[:, :2], c[:, 2:] / self._stain_amount(c)], dim=1)
+            c = torch.cat([c[:, :2], c[:, 2:] / stain_amount(c)], dim=1)
         return c
 
     def to_od(self, if_: torch.Tensor) -> torch.Tensor:
@@ -211,7 +231,7 @@ class OpticalTranslator(Translator):
             - output: `(B, 3, H, W)`
         """
         if self.residual == "relative":
-            if_ = torch.cat([if_[:, :2], if_[:, 2:] * self._stain_amount(if_)], dim=1)
+            if_ = torch.cat([if_[:, :2], if_[:, 2:] * stain_amount(if_)], dim=1)
         return torch.einsum("bkhw,kc->bchw", if_, self.stains)
 
     def to_ihc(self, if_: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from restainaug.stains import (
     OpticalTranslator,
     od_to_rgb,
     rgb_to_od,
+    stain_amount,
     stain_matrix,
     tissue_fraction,
 )
@@ -58,6 +59,16 @@ def test_relative_residual_leaves_no_ghost_when_marker_removed(ihc: np.ndarray) 
     left_rel = abs_t.to_if(rel_t.to_ihc(c_rel))[0, 2][brown].mean()
     left_abs = abs_t.to_if(abs_t.to_ihc(c_abs))[0, 2][brown].mean()
     assert left_rel < 0.5 * left_abs
+
+
+def test_relative_residual_is_the_residual_per_stain_amount(ihc: np.ndarray) -> None:
+    x = _batch(ihc)
+    c = OpticalTranslator(residual="absolute").to_if(x)
+    rel = OpticalTranslator(residual="relative").to_if(x)
+    amount = stain_amount(c)
+    assert amount.shape == (1, 1, *x.shape[2:]) and bool((amount >= 0.05).all())
+    assert torch.equal(rel[:, :2], c[:, :2])
+    assert torch.equal(rel[:, 2:], c[:, 2:] / amount)
 
 
 def test_stain_matrix_rows_are_unit_and_invertible() -> None:

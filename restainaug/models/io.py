@@ -26,8 +26,8 @@ from safetensors.torch import load_file, save_file
 
 from .._files import atomic_write, atomic_write_text
 from ..translator import Channel
+from .architectures import build_generator
 from .learned import GeneratorTranslator
-from .networks import build_generator
 
 __all__ = [
     "FORMAT_VERSION",
@@ -51,7 +51,7 @@ class ModelCard:
         name: registry name of the model.
         channels: the IF channels, in order, with their roles.
         ihc_to_if: generator config of the IHC -> IF network (see
-            `restainaug.models.networks.build_generator`).
+            `restainaug.models.architectures.build_generator`).
         if_to_ihc: generator config of the IF -> IHC network.
         weights: file name of the safetensors weights, relative to the card.
         sha256: checksum of the weights file.

@@ -34,7 +34,7 @@ class GeneratorTranslator(Translator):
         ValueError: if the channels do not have exactly one nuclear role.
 
     Examples:
-        >>> from restainaug.models.networks import ContextGenerator
+        >>> from restainaug.models.generators import ContextGenerator
         >>> t = GeneratorTranslator(
         ...     ContextGenerator(3, 2, width=4, context_width=4, context_blocks=1),
         ...     ContextGenerator(2, 3, width=4, context_width=4, context_blocks=1),

@@ -1,6 +1,6 @@
 """IF -> IHC that renders edits in the slide's own stains: `SlideRenderer`.
 
-`restainaug.models.networks.StainRenderer` adds and removes stain along the reference
+`restainaug.models.stain_renderer.StainRenderer` adds and removes stain along the reference
 hematoxylin and DAB vectors with fixed gains. Removing marker then has two faults that
 real slides show at once: the marker channel also takes up the tint of the glass (removal
 whitens the whole tile), and a dark DAB-stained nucleus hides the hematoxylin under it
@@ -38,12 +38,14 @@ tables (config ``positive_od``, ``negative_od``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
 from .. import nuclei as nu
 from ..stains import od_to_rgb
-from .networks import ARCHITECTURES, StainRenderer
+from .stain_renderer import StainRenderer
 
 __all__ = ["SlideRenderer"]
 
@@ -81,16 +83,6 @@ class SlideRenderer(StainRenderer):
     """`StainRenderer` that renders edits with the slide's own DAB and keeps its glass.
 
     Args:
-        in_channels: must be 7 (`UNMIX_CHANNELS`).
-        out_channels: must be 3 (RGB).
-        gain_nuclear: hematoxylin optical density per unit of the nuclear channel, where the
-            image has too few negative nuclei to measure it.
-        gain_marker: DAB optical density per unit of marker, where the image has too few
-            marker-positive pixels to measure it.
-        eps: keeps the ratio finite where a channel is near zero.
-        nuclear: absorption vector of the nuclear stain (hematoxylin).
-        marker: absorption vector of the marker stain (DAB), used where the image has no
-            marker of its own.
         glass_od: mean optical density below which a pixel counts as glass; removal leaves
             the DAB up to the glass's own (its tint) everywhere.
         positive_od: optical density (R, G, B) of real positive pixels at ``K`` rising
@@ -106,35 +98,42 @@ class SlideRenderer(StainRenderer):
             was calibrated on; when given, a slide with marker of its own gets
             ``gain_marker`` times its strength over this one (0.25x to 4x), so added marker
             is as strong as its own positives.
+        **renderer: the arguments of `StainRenderer`, with these meanings here:
+            ``gain_nuclear``, hematoxylin optical density per unit of the nuclear channel,
+            where the image has too few negative nuclei to measure it; ``gain_marker``, DAB
+            optical density per unit of marker, where the image has too few marker-positive
+            pixels to measure it; ``marker``, the absorption vector of the marker stain
+            (DAB), used where the image has no marker of its own; ``in_channels``,
+            ``out_channels``, ``eps`` and ``nuclear`` as there.
 
     Shape:
         - input: `(B, 7, H, W)` in the network range
         - output: `(B, 3, H, W)` RGB in `[-1, 1]`
 
     Examples:
-        >>> from restainaug.models.networks import UnmixGenerator
-        >>> g = UnmixGenerator(net={"width": 4, "context_width": 4, "context_blocks": 1})
-        >>> x = torch.rand(1, 3, 16, 16) * 1.6 - 0.8
-        >>> bool((SlideRenderer()(g(x)) - x).abs().max() < 1e-4)
+        Removing all marker from a tile of tinted glass leaves the glass as it was
+        (`StainRenderer` whitens it):
+
+        >>> from restainaug.models.unmix import UnmixGenerator
+        >>> unmix = UnmixGenerator(net={"width": 4, "context_width": 4, "context_blocks": 1})
+        >>> glass = torch.full((1, 3, 16, 16), 0.8)
+        >>> v = unmix(glass)
+        >>> v[:, 1] = -1.0
+        >>> bool((SlideRenderer(gain_marker=1.2)(v) - glass).abs().max() < 1e-4)
         True
     """
 
     def __init__(
         self,
-        in_channels: int = 7,
-        out_channels: int = 3,
-        gain_nuclear: float = 0.5,
-        gain_marker: float = 0.8,
-        eps: float = 0.05,
-        nuclear: tuple[float, float, float] | list[float] | None = None,
-        marker: tuple[float, float, float] | list[float] | None = None,
+        *,
         glass_od: float = 0.1,
         positive_od: list[list[float]] | None = None,
         negative_od: list[list[float]] | None = None,
         slide_marker: bool = False,
         reference_dab: float | None = None,
+        **renderer: Any,
     ) -> None:
-        super().__init__(in_channels, out_channels, gain_nuclear, gain_marker, eps, nuclear, marker)
+        super().__init__(**renderer)
         if not 0.0 < glass_od < 1.0:
             raise ValueError(f"glass_od: expected a value in (0, 1), got {glass_od!r}.")
         self.glass_od = float(glass_od)
@@ -289,6 +288,3 @@ def _lookup(lut: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     a = lut.gather(2, lo.expand(-1, 3, -1))
     c = lut.gather(2, (lo + 1).expand(-1, 3, -1))
     return (a + frac * (c - a)).view(b, 3, h, w)
-
-
-ARCHITECTURES["slide-render"] = SlideRenderer

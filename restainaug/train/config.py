@@ -130,7 +130,7 @@ class ModelConfig:
     residual_channels: int = 0
 
     def generator_config(self, in_channels: int, out_channels: int) -> dict[str, Any]:
-        """The generator config dict for `restainaug.models.networks.build_generator`."""
+        """The generator config dict for `restainaug.models.architectures.build_generator`."""
         base = dict(SIZES[self.size]["generator"])
         base.update(self.generator)
         base.update(in_channels=in_channels, out_channels=out_channels)

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..models.architectures import build_generator
 from ..models.io import ModelCard, save_model
 from ..models.learned import GeneratorTranslator
-from ..models.networks import build_generator
 from ..translator import Channel
 from .checkpoint import load_checkpoint
 from .config import TrainConfig

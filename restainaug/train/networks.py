@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.networks import build_generator
+from ..models.architectures import build_generator
 
 __all__ = ["CycleGenerators", "Discriminators", "PatchDiscriminator", "init_weights"]
 
