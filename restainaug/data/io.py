@@ -12,6 +12,10 @@ Layouts returned:
 Writers replace their target atomically (temporary file in the same folder, then
 ``os.replace``), so a crash never leaves a half-written file under the final name. TIFFs are
 written Deflate-compressed, which both tifffile (without ``imagecodecs``) and Pillow decode.
+
+The module is longer than 300 lines, as data readers may be: the readers and writers of these
+formats stay together so that the suffixes, formats and TIFF options they share are defined
+once, next to the layouts above.
 """
 
 from __future__ import annotations
@@ -219,6 +223,15 @@ def _format(path: PathLike, allowed: tuple[str, ...]) -> str:
     return _PILLOW_FORMATS[suffix]
 
 
+def _save(path: PathLike, pixels: np.ndarray, fmt: str, **options: object) -> Path:
+    # Pillow writes the array in format ``fmt`` (TIFFs Deflate-compressed), atomically.
+    from PIL import Image
+
+    im = Image.fromarray(pixels)
+    options = options or _SAVE_OPTIONS.get(fmt, {})
+    return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
+
+
 def write_image(path: PathLike, image: np.ndarray, quality: int = 95) -> Path:
     """Write an 8-bit RGB (or greyscale) image atomically; the suffix picks the format.
 
@@ -253,11 +266,8 @@ def write_image(path: PathLike, image: np.ndarray, quality: int = 95) -> Path:
         )
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)) or image.size == 0:
         raise ValueError(f"write_image: expected shape (H, W, 3) or (H, W), got {image.shape}.")
-    from PIL import Image
-
-    im = Image.fromarray(np.ascontiguousarray(image))
-    options = {"quality": int(quality)} if fmt == "JPEG" else _SAVE_OPTIONS.get(fmt, {})
-    return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
+    quality_ = {"quality": int(quality)} if fmt == "JPEG" else {}
+    return _save(path, np.ascontiguousarray(image), fmt, **quality_)
 
 
 def write_labels(path: PathLike, labels: np.ndarray) -> Path:
@@ -295,11 +305,7 @@ def write_labels(path: PathLike, labels: np.ndarray) -> Path:
             f"write_labels: ids up to {top} do not fit a 16-bit PNG ({path}); write a .tif "
             f"instead, or relabel the ids consecutively."
         )
-    from PIL import Image
-
-    im = Image.fromarray(ids.astype(np.uint16) if top < 2**16 else ids)
-    options = _SAVE_OPTIONS.get(fmt, {})
-    return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
+    return _save(path, ids.astype(np.uint16) if top < 2**16 else ids, fmt)
 
 
 def write_plane(path: PathLike, plane: np.ndarray) -> Path:
@@ -337,8 +343,4 @@ def write_plane(path: PathLike, plane: np.ndarray) -> Path:
         raise ValueError(f"write_plane: expected shape (H, W), got {plane.shape}.")
     if not np.isfinite(plane).all():
         raise ValueError("write_plane: the plane contains NaN or infinite values.")
-    from PIL import Image
-
-    im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32))  # mode "F"
-    options = _SAVE_OPTIONS.get(fmt, {})
-    return atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **options))
+    return _save(path, np.ascontiguousarray(plane, dtype=np.float32), fmt)  # Pillow mode "F"
