@@ -144,7 +144,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.out is not None:
         print(f"per-field scores: {report.to_csv(args.out)}")
     if args.realism:
-        from .realism import realism
+        from .evaluation.realism import realism
 
         for model in models:
             scores = realism(

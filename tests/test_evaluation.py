@@ -406,3 +406,23 @@ def test_old_module_path_from_import_warns() -> None:
     from restainaug.evaluation.realism import realism
 
     assert old is realism
+
+
+def test_the_library_imports_no_deprecated_module_path() -> None:
+    import ast
+
+    old = {f"restainaug.{m}" for m in ("metrics", "eval_report", "eval_fields", "realism")}
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted((root / "restainaug").rglob("*.py")):
+        package = list(path.relative_to(root).parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                names = [".".join([*base, node.module] if node.module else base)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            found += [f"{path.relative_to(root)}: {n}" for n in names if n in old]
+    assert found == []
