@@ -26,7 +26,6 @@ completes whatever is missing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -40,8 +39,6 @@ import torch
 from ._files import atomic_write_text
 from ._progress import progress
 from ._records import (
-    decode_params,
-    encode_params,
     finish_manifest,
     remove_stale_temporaries,
     sha256_of,
@@ -51,7 +48,8 @@ from ._validate import resolve_device
 from .data import Pair, UnmatchedFilesError, pair_folders, read_size, write_image, write_labels
 from .models.registry import load_model
 from .ops import Op
-from .policy import Params, describe, sample_params
+from .params import Params, decode_params, draw_call, encode_params, mix_seed
+from .policy import applied, describe
 from .presets import policy_preset
 from .transform import RestainTransform
 from .translator import Translator
@@ -66,8 +64,7 @@ def output_seed(seed: int, stem: str, variant: int) -> int:
         >>> output_seed(0, "a", 1) == output_seed(0, "a", 1) != output_seed(0, "a", 2)
         True
     """
-    digest = hashlib.blake2b(repr((int(seed), stem, int(variant))).encode(), digest_size=8)
-    return int.from_bytes(digest.digest(), "little") >> 1
+    return mix_seed(int(seed), stem, int(variant))
 
 
 @dataclass(frozen=True)
@@ -142,8 +139,11 @@ def _shard(rank: int | None, world: int | None) -> tuple[int, int]:
 
 
 def _draw(ops: Op, seed: int) -> Params:
-    g = torch.Generator().manual_seed(seed)
-    return {"apply": torch.ones(1, dtype=torch.bool), **sample_params(ops, 1, g, prefix="ops")}
+    return draw_call(ops, 1, torch.Generator().manual_seed(seed))
+
+
+def _ran(ops: Op, params: Params) -> set[str]:
+    return {name for name, _, _ in applied(ops, params)}
 
 
 def _batches(todo: list[_Output], batch_size: int) -> Iterator[list[_Output]]:
@@ -320,8 +320,8 @@ def _write(
         "variant": o.variant,
         "seed": o.seed,
         **common,
-        "operations": [] if params is None else describe(ops, params, prefix="ops"),
-        "params": None if params is None else encode_params(ops, params),
+        "operations": [] if params is None else describe(ops, params),
+        "params": None if params is None else encode_params(params, _ran(ops, params)),
     }
     atomic_write_text(root / "records" / f"{o.name}.json", json.dumps(record))  # last: complete
 

@@ -3,7 +3,7 @@
 Each operation is deterministic given its parameters: ``op.apply(x, params, ctx)`` with
 ``x`` the IF batch ``(B, C, H, W)`` and ``params`` a dict of per-sample tensors whose
 distributions ``op.param_space()`` declares. Drawing happens elsewhere, in
-`restainaug.policy.sample_params`, so any draw can be replayed on the same or other data.
+`restainaug.params.sample_params`, so any draw can be replayed on the same or other data.
 
 Channels are addressed by role (``"nuclear"``, ``"marker"``) or index. Operations that place
 marker on nuclei, membranes or cytoplasm find nuclei in the instance labels when given, else
@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from . import nuclei as nu
+from .params import Params
 from .spaces import Choice, LogUniform, PerObject, Space, Uniform, as_space
 
 __all__ = [
@@ -38,9 +39,6 @@ __all__ = [
 
 #: Marker intensity of the clinical scoring levels on the nominal IF scale.
 MARKER_LEVELS: dict[str, float] = {"0": 0.0, "1+": 0.3, "2+": 0.6, "3+": 1.0}
-
-#: Parameters of a draw: a flat dict of tensors with the batch first.
-Params = dict[str, torch.Tensor]
 
 
 class IFContext:

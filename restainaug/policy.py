@@ -1,17 +1,19 @@
-"""Drawing and composing operation parameters; the default re-staining policy.
+"""Composing operations; the default re-staining policy.
 
-This module is the only place where restainaug draws random numbers. A policy is a tree of
-operations (`restainaug.ops`) and containers (`Sequential`, `OneOf`,
-`SomeOf`). `sample_params` walks the tree once and returns a flat dict of
-per-sample tensors (the *params*): ``"ops.apply"``, ``"ops.0.choice"``,
-``"ops.0.3.1.fraction"``... `run` applies the tree deterministically from those params,
-computing each operation only on the samples it applies to.
+A policy is a tree of operations (`restainaug.ops`) and containers (`Sequential`, `OneOf`,
+`SomeOf`). `restainaug.params.sample_params` walks the tree once and returns a flat dict of
+per-sample tensors (the *params*, see `restainaug.params`): ``"ops.apply"``,
+``"ops.0.choice"``, ``"ops.0.3.1.fraction"``... `run` applies the tree deterministically from
+those params, computing each operation only on the samples it applies to; `applied` lists the
+operations that ran for one sample, `describe` says what they did.
+
+``draw``, ``index_params``, ``sample_params`` and ``Params`` of `restainaug.params` can also
+be imported from here.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -24,96 +26,27 @@ from .ops import (
     MarkerToNuclei,
     NuclearStrength,
     Op,
-    Params,
     RemoveMarker,
 )
-from .spaces import (
-    Bernoulli,
-    Choice,
-    Index,
-    LogUniform,
-    PerObject,
-    Space,
-    Subset,
-    Uniform,
-)
+from .params import APPLY, ROOT, Params, index_params, key, local_view
+from .params import draw as draw
+from .params import sample_params as sample_params
+from .spaces import Choice, Index, LogUniform, PerObject, Space, Subset, Uniform
 
 __all__ = [
     "OneOf",
-    "Params",
     "Sequential",
     "SomeOf",
+    "applied",
     "default_policy",
     "describe",
-    "draw",
-    "index_params",
     "roles_needed",
     "run",
-    "sample_params",
 ]
 
 
-def draw(space: Space, n: int, generator: torch.Generator) -> torch.Tensor:
-    """Draw ``n`` values from ``space`` on the CPU with ``generator``.
-
-    Examples:
-        >>> g = torch.Generator().manual_seed(0)
-        >>> draw(Uniform(2.0, 2.0), 3, g).tolist()
-        [2.0, 2.0, 2.0]
-    """
-    if isinstance(space, Uniform):
-        return space.low + (space.high - space.low) * torch.rand(n, generator=generator)
-    if isinstance(space, LogUniform):
-        lo, hi = math.log(space.low), math.log(space.high)
-        return torch.exp(lo + (hi - lo) * torch.rand(n, generator=generator))
-    if isinstance(space, PerObject):
-        return space.low + (space.high - space.low) * torch.rand(n, space.size, generator=generator)
-    if isinstance(space, Bernoulli):
-        return torch.rand(n, generator=generator) < space.p
-    if isinstance(space, (Choice, Index)):
-        k = len(space.values) if isinstance(space, Choice) else space.n
-        w = (
-            torch.ones(k)
-            if space.weights is None
-            else torch.tensor(space.weights, dtype=torch.float)
-        )
-        idx = torch.multinomial(w, n, replacement=True, generator=generator)
-        return torch.tensor(space.values)[idx] if isinstance(space, Choice) else idx
-    if isinstance(space, Subset):
-        size = torch.randint(space.low, space.high + 1, (n, 1), generator=generator)
-        rank = torch.rand(n, space.n, generator=generator).argsort(1).argsort(1)
-        return rank < size
-    raise TypeError(f"Cannot draw from {space!r}: not a restainaug.spaces object.")
-
-
-def sample_params(
-    op: Op, batch_size: int, generator: torch.Generator, prefix: str = "ops"
-) -> Params:
-    """Draw every parameter of the operation tree ``op`` for ``batch_size`` samples.
-
-    Returns:
-        A flat dict ``{"<prefix>[.<child>...].<name>": tensor with batch first}``.
-    """
-    params: Params = {f"{prefix}.apply": draw(Bernoulli(op.p), batch_size, generator)}
-    for name, space in op.param_space().items():
-        params[f"{prefix}.{name}"] = draw(space, batch_size, generator)
-    for i, child in enumerate(op.children):
-        params.update(sample_params(child, batch_size, generator, f"{prefix}.{i}"))
-    return params
-
-
-def index_params(params: Params, idx: torch.Tensor | slice) -> Params:
-    """The params of the samples ``idx`` (every tensor is indexed on its batch dimension)."""
-    return {k: v[idx] for k, v in params.items()}
-
-
-def _local(params: Params, prefix: str) -> Params:
-    n = len(prefix) + 1
-    return {k[n:]: v for k, v in params.items() if k.startswith(prefix + ".")}
-
-
 def run(
-    op: Op, x: torch.Tensor, params: Params, ctx: IFContext, prefix: str = "ops"
+    op: Op, x: torch.Tensor, params: Params, ctx: IFContext, prefix: str = ROOT
 ) -> torch.Tensor:
     """Apply ``op`` to the samples whose ``<prefix>.apply`` gate is set; others are untouched.
 
@@ -121,8 +54,8 @@ def run(
         - x: `(B, C, H, W)`
         - output: `(B, C, H, W)`
     """
-    local = _local(params, prefix)
-    active = local["apply"]
+    local = local_view(params, prefix)
+    active = local[APPLY]
     if not bool(active.any()):
         return x
     if bool(active.all()):
@@ -162,13 +95,13 @@ class Sequential(Op):
 
     def _gate(self, params: Params, i: int) -> torch.Tensor:
         """The gate of child ``i``: its own draw (subclasses add their choice)."""
-        return params[f"{i}.apply"]
+        return params[key(str(i), APPLY)]
 
     def gated(self, params: Params) -> Params:
         """``params`` with every child's ``apply`` gate combined with this container's choice."""
         params = dict(params)
         for i in range(len(self.children)):
-            params[f"{i}.apply"] = self._gate(params, i)
+            params[key(str(i), APPLY)] = self._gate(params, i)
         return params
 
     def apply(self, x: torch.Tensor, params: Params, ctx: IFContext) -> torch.Tensor:
@@ -199,7 +132,7 @@ class OneOf(Sequential):
         return {"choice": self.choice}
 
     def _gate(self, params: Params, i: int) -> torch.Tensor:
-        return params[f"{i}.apply"] & (params["choice"] == i)
+        return params[key(str(i), APPLY)] & (params["choice"] == i)
 
     def __repr__(self) -> str:
         inner = ", ".join(map(repr, self.children))
@@ -225,7 +158,7 @@ class SomeOf(Sequential):
         return {"pick": self.pick}
 
     def _gate(self, params: Params, i: int) -> torch.Tensor:
-        return params[f"{i}.apply"] & params["pick"][:, i]
+        return params[key(str(i), APPLY)] & params["pick"][:, i]
 
     def __repr__(self) -> str:
         inner = ", ".join(map(repr, self.children))
@@ -284,7 +217,41 @@ def default_policy(marker: bool = True) -> Op:
     return Sequential(patterns, *counterstain)
 
 
-def describe(op: Op, params: Params, sample: int = 0, prefix: str = "ops") -> list[str]:
+def applied(
+    op: Op, params: Params, sample: int = 0, prefix: str = ROOT
+) -> Iterator[tuple[str, Op, Params]]:
+    """The operations that ran for one sample, as `run` decides, containers included.
+
+    Args:
+        op: the policy the params were drawn for.
+        params: params from `restainaug.params.sample_params` (or ``RestainTransform.params``).
+        sample: which sample of the batch.
+        prefix: the key prefix of ``op`` in ``params``.
+
+    Yields:
+        ``(prefix, operation, its local params)`` in the order they run; a container's
+        children see their gates combined with its choice.
+
+    Examples:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> op = Sequential(RemoveMarker())
+        >>> [name for name, _, _ in applied(op, sample_params(op, 1, g))]
+        ['ops', 'ops.0']
+    """
+    yield from _applied(op, local_view(params, prefix), sample, prefix)
+
+
+def _applied(op: Op, local: Params, sample: int, name: str) -> Iterator[tuple[str, Op, Params]]:
+    if not bool(local[APPLY][sample]):
+        return
+    yield name, op, local
+    if isinstance(op, Sequential):
+        gates = op.gated(local)
+        for i, child in enumerate(op.children):
+            yield from _applied(child, local_view(gates, str(i)), sample, key(name, i))
+
+
+def describe(op: Op, params: Params, sample: int = 0, prefix: str = ROOT) -> list[str]:
     """Human-readable list of the operations applied to one sample, with their values.
 
     Args:
@@ -302,14 +269,14 @@ def describe(op: Op, params: Params, sample: int = 0, prefix: str = "ops") -> li
         >>> describe(op, sample_params(op, 1, g))
         ['RemoveMarker(keep=0)']
     """
-    local = _local(params, prefix)
-    if not bool(local["apply"][sample]):
-        return []
-    if isinstance(op, Sequential):
-        gates = op.gated(local)
-        return [
-            d for i, child in enumerate(op.children) for d in describe(child, gates, sample, str(i))
-        ]
+    return [
+        _describe_one(o, local, sample)
+        for _, o, local in applied(op, params, sample, prefix)
+        if not isinstance(o, Sequential)
+    ]
+
+
+def _describe_one(op: Op, local: Params, sample: int) -> str:
     space = op.param_space()
     shown = [k for k in space if not isinstance(space[k], PerObject)]
     varying = [k for k in shown if not _is_fixed(space[k])]
@@ -317,7 +284,7 @@ def describe(op: Op, params: Params, sample: int = 0, prefix: str = "ops") -> li
     channel = getattr(op, "channel", None)
     if channel is not None:
         items.insert(0, str(channel))
-    return [f"{type(op).__name__}({', '.join(items)})"]
+    return f"{type(op).__name__}({', '.join(items)})"
 
 
 def _is_fixed(space: Space) -> bool:

@@ -1,6 +1,6 @@
 """Parameter spaces: what an operation's random parameters are drawn from.
 
-A space only *describes* a distribution; `restainaug.policy.sample_params` is the single
+A space only *describes* a distribution; `restainaug.params.sample_params` is the single
 place that draws from it. Operations accept a number (fixed), a ``(low, high)`` pair (uniform)
 or any space below.
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any
 
@@ -13,18 +12,13 @@ from torch import nn
 from ._validate import Layout, from_batch, labels_to_batch, to_batch
 from .models.registry import load_model
 from .ops import IFContext, Op
-from .policy import Params, default_policy, draw, roles_needed, run, sample_params
-from .spaces import Bernoulli
+from .params import APPLY, ROOT, Params, check_params, draw_call, index_params, mix_seed, op_params
+from .policy import default_policy, roles_needed, run
 from .stains import tissue_fraction
 from .threads import ThreadSetting, check_threads, cpu_threads, resolve
 from .translator import Translator
 
 __all__ = ["RestainTransform"]
-
-
-def _mix(*values: int) -> int:
-    digest = hashlib.blake2b(repr(values).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
 
 
 def _check_policy(ops: Op, translator: Translator) -> None:
@@ -143,7 +137,7 @@ class RestainTransform(nn.Module):
         self.min_tissue = float(min_tissue)
         self.threads = check_threads(threads)
         self._seed = (
-            _mix(int(seed)) if seed is not None else int(torch.randint(0, 2**62, ()).item())
+            mix_seed(int(seed)) if seed is not None else int(torch.randint(0, 2**62, ()).item())
         )
         self._generator = torch.Generator().manual_seed(self._seed)
         self._stream_key: tuple[Any, ...] = (os.getpid(), None)
@@ -184,7 +178,7 @@ class RestainTransform(nn.Module):
                 if state is not None
                 else int(torch.randint(0, 2**62, ()).item())
             )
-        self._seed = _mix(int(seed))
+        self._seed = mix_seed(int(seed))
         self._generator.manual_seed(self._seed)
         self._stream_key = self._current_stream_key()
         return self
@@ -201,7 +195,7 @@ class RestainTransform(nn.Module):
         if key != self._stream_key:
             info = torch.utils.data.get_worker_info()
             if info is not None:
-                self._generator.manual_seed(_mix(self._seed, info.seed))
+                self._generator.manual_seed(mix_seed(self._seed, info.seed))
             self._stream_key = key
         return self._generator
 
@@ -210,34 +204,13 @@ class RestainTransform(nn.Module):
 
         Returns:
             A flat dict of CPU tensors with the batch first: ``"apply"`` (the per-sample gate)
-            and ``"ops.*"`` (the policy's parameters, see `restainaug.policy.sample_params`).
+            and ``"ops.*"`` (the policy's parameters, see `restainaug.params`).
         """
-        g = self._stream()
         n = 1 if self.same_on_batch else batch_size
-        params: Params = {"apply": draw(Bernoulli(self.p), n, g)}
-        params.update(sample_params(self.ops, n, g, prefix="ops"))
+        params = draw_call(self.ops, n, self._stream(), self.p)
         if self.same_on_batch and batch_size != 1:
             params = {k: v.expand(batch_size, *v.shape[1:]) for k, v in params.items()}
         return params
-
-    def _check_params(self, params: Any, batch_size: int) -> Params:
-        if not isinstance(params, dict):
-            raise TypeError(
-                f"params: expected the dict from t.params, got {type(params).__name__}."
-            )
-        if set(params) != self._keys:
-            missing, extra = sorted(self._keys - set(params)), sorted(set(params) - self._keys)
-            raise ValueError(
-                f"params do not belong to this transform's policy: missing {missing}, "
-                f"unexpected {extra}."
-            )
-        for k, v in params.items():
-            if not isinstance(v, torch.Tensor) or v.ndim == 0 or v.shape[0] != batch_size:
-                got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
-                raise ValueError(
-                    f"params[{k!r}]: expected a tensor with batch size {batch_size}, got {got}."
-                )
-        return {k: v.cpu() for k, v in params.items()}
 
     # -- application ------------------------------------------------------------------------
 
@@ -267,7 +240,7 @@ class RestainTransform(nn.Module):
         dtype = next((t.dtype for t in (*tr.parameters(), *tr.buffers())), torch.float32)
         if_ = tr.to_if(batch.to(dtype))
         ctx = IFContext(if_, tr.nuclear_index, tr.marker_index, labels)
-        out = tr.to_ihc(run(self.ops, if_, params, ctx, prefix="ops"))
+        out = tr.to_ihc(run(self.ops, if_, params, ctx, prefix=ROOT))
         return torch.nan_to_num(out.float(), nan=1.0).clamp_(0.0, 1.0)
 
     def forward(self, image: Any, labels: Any = None, params: Params | None = None) -> Any:
@@ -285,9 +258,9 @@ class RestainTransform(nn.Module):
         batch, layout = to_batch(image)
         b, _, h, w = batch.shape
         ids = None if labels is None else labels_to_batch(labels, b, h, w, layout.batched)
-        params = self.sample_params(b) if params is None else self._check_params(params, b)
+        params = self.sample_params(b) if params is None else check_params(params, self._keys, b)
         self.params = params
-        active = params["apply"].clone()
+        active = params[APPLY].clone()
         if not bool(active.any()):
             return image
         device = self.device or batch.device
@@ -298,7 +271,7 @@ class RestainTransform(nn.Module):
             if not bool(active.any()):
                 return image
             idx = active.nonzero()[:, 0]
-            sub_params = {k: v[idx] for k, v in params.items() if k.startswith("ops.")}
+            sub_params = index_params(op_params(params), idx)
             dev_idx = idx.to(device)
             sub_ids = None if ids is None else ids[idx].to(device)
             out = self.restain(batch[dev_idx], sub_params, sub_ids)

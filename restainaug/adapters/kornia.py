@@ -21,6 +21,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     ) from e
 
 from ..ops import Op
+from ..params import call_params
 from ..transform import RestainTransform
 from ..translator import Translator
 
@@ -107,8 +108,7 @@ class RandomRestain(IntensityAugmentationBase2D):
         flags: dict[str, Any],
         transform: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        own = {k: v for k, v in params.items() if k == "apply" or k.startswith("ops.")}
-        return self.restain(input, params=own)
+        return self.restain(input, params=call_params(params))
 
     def set_random_state(self, seed: int | None = None, state: Any = None) -> RandomRestain:
         """Re-seed the wrapped transform's generator."""

@@ -23,7 +23,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
     ) from e
 
 from ..ops import Op
-from ..policy import Params
+from ..params import Params
 from ..transform import RestainTransform
 from ..translator import Translator
 
