@@ -19,7 +19,8 @@ from typing import Any
 
 from .models.registry import DEFAULT_MODEL, list_models, load_model, model_card
 from .ops import MARKER_LEVELS
-from .policy import OneOf, Sequential, SomeOf, default_policy
+from .policy import OneOf, Sequential, SomeOf
+from .presets import default_policy
 from .stains import OpticalTranslator
 from .transform import RestainTransform
 from .translator import Channel, Translator

@@ -1,4 +1,4 @@
-"""Composing operations; the default re-staining policy.
+"""Composing operations: containers, applying a drawn policy, role checks, descriptions.
 
 A policy is a tree of operations (`restainaug.ops`) and containers (`Sequential`, `OneOf`,
 `SomeOf`). `restainaug.params.sample_params` walks the tree once and returns a flat dict of
@@ -7,38 +7,29 @@ per-sample tensors (the *params*, see `restainaug.params`): ``"ops.apply"``,
 those params, computing each operation only on the samples it applies to; `applied` lists the
 operations that ran for one sample, `describe` says what they did.
 
-``draw``, ``index_params``, ``sample_params`` and ``Params`` of `restainaug.params` can also
-be imported from here.
+The named policies, the default included, live in `restainaug.presets`. ``default_policy``
+(from `restainaug.presets`) and ``draw``, ``index_params``, ``sample_params`` and ``Params``
+(from `restainaug.params`) can also be imported from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
-from .ops import (
-    MARKER_LEVELS,
-    ChannelAffine,
-    Identity,
-    IFContext,
-    MarkerToMembranes,
-    MarkerToNuclei,
-    NuclearStrength,
-    Op,
-    RemoveMarker,
-)
+from .ops import IFContext, Op
 from .params import APPLY, ROOT, Params, index_params, key, local_view
 from .params import draw as draw
 from .params import sample_params as sample_params
-from .spaces import Choice, Index, LogUniform, PerObject, Space, Subset, Uniform
+from .spaces import Index, PerObject, Space, Subset, Uniform
 
 __all__ = [
     "OneOf",
     "Sequential",
     "SomeOf",
     "applied",
-    "default_policy",
     "describe",
     "roles_needed",
     "run",
@@ -85,6 +76,7 @@ class Sequential(Op):
         p: probability per sample of applying the whole sequence.
 
     Examples:
+        >>> from restainaug.ops import MarkerToNuclei, RemoveMarker
         >>> Sequential(RemoveMarker(), MarkerToNuclei(), p=0.5).p
         0.5
     """
@@ -170,53 +162,6 @@ def roles_needed(op: Op) -> frozenset[str]:
     return frozenset(op.roles).union(*(roles_needed(c) for c in op.children))
 
 
-def default_policy(marker: bool = True) -> Op:
-    """The default policy: one labelled field -> diverse, plausible re-stained variants.
-
-    Per sample, one marker pattern is chosen:
-
-    | branch                              | weight | what it simulates                          |
-    |-------------------------------------|--------|--------------------------------------------|
-    | keep the marker                     | 0.10   | the slide as stained                       |
-    | scale the marker by 0.4-2x          | 0.20   | weaker / stronger staining, same marker    |
-    | remove the marker                   | 0.20   | a marker-negative slide ("0")              |
-    | remove, then 5-80 % nuclei positive | 0.35   | a nuclear marker (Ki67, ER, p53)           |
-    | remove, then 20-100 % membranes     | 0.15   | a membrane marker (HER2, E-cadherin)       |
-
-    New marker comes at the 1+, 2+ or 3+ level of `MARKER_LEVELS`, with
-    30 % variation between objects. Then the counterstain varies: nuclear-stain strength
-    inside nuclei 0.6-1.6x (probability 0.8) and overall 0.8-1.25x (probability 0.3).
-
-    Args:
-        marker: whether the translator has a marker channel; without one only the
-            counterstain operations remain.
-
-    Returns:
-        The policy (a `Sequential`).
-
-    Examples:
-        >>> from restainaug.policy import default_policy, roles_needed
-        >>> sorted(roles_needed(default_policy()))
-        ['marker', 'nuclear']
-    """
-    counterstain: list[Op] = [
-        NuclearStrength(LogUniform(0.6, 1.6), p=0.8),
-        ChannelAffine("nuclear", scale=LogUniform(0.8, 1.25), p=0.3),
-    ]
-    if not marker:
-        return Sequential(*counterstain)
-    levels = Choice((MARKER_LEVELS["1+"], MARKER_LEVELS["2+"], MARKER_LEVELS["3+"]))
-    patterns = OneOf(
-        Identity(),
-        ChannelAffine("marker", scale=LogUniform(0.4, 2.0)),
-        RemoveMarker(),
-        Sequential(RemoveMarker(), MarkerToNuclei(fraction=(0.05, 0.8), intensity=levels)),
-        Sequential(RemoveMarker(), MarkerToMembranes(fraction=(0.2, 1.0), intensity=levels)),
-        weights=(0.10, 0.20, 0.20, 0.35, 0.15),
-    )
-    return Sequential(patterns, *counterstain)
-
-
 def applied(
     op: Op, params: Params, sample: int = 0, prefix: str = ROOT
 ) -> Iterator[tuple[str, Op, Params]]:
@@ -233,6 +178,7 @@ def applied(
         children see their gates combined with its choice.
 
     Examples:
+        >>> from restainaug.ops import RemoveMarker
         >>> g = torch.Generator().manual_seed(0)
         >>> op = Sequential(RemoveMarker())
         >>> [name for name, _, _ in applied(op, sample_params(op, 1, g))]
@@ -264,6 +210,7 @@ def describe(op: Op, params: Params, sample: int = 0, prefix: str = ROOT) -> lis
         e.g. ``["RemoveMarker(keep=0)", "MarkerToNuclei(fraction=0.42, intensity=0.6)"]``.
 
     Examples:
+        >>> from restainaug.ops import RemoveMarker
         >>> g = torch.Generator().manual_seed(0)
         >>> op = Sequential(RemoveMarker())
         >>> describe(op, sample_params(op, 1, g))
@@ -289,3 +236,12 @@ def _describe_one(op: Op, local: Params, sample: int) -> str:
 
 def _is_fixed(space: Space) -> bool:
     return isinstance(space, Uniform) and space.low == space.high
+
+
+def __getattr__(name: str) -> Any:
+    # default_policy lives in restainaug.presets, which builds on this module: import it late.
+    if name == "default_policy":
+        from .presets import default_policy
+
+        return default_policy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

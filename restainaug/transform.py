@@ -13,7 +13,8 @@ from ._validate import Layout, from_batch, labels_to_batch, to_batch
 from .models.registry import load_model
 from .ops import IFContext, Op
 from .params import APPLY, ROOT, Params, check_params, draw_call, index_params, mix_seed, op_params
-from .policy import default_policy, roles_needed, run
+from .policy import roles_needed, run
+from .presets import default_policy
 from .stains import tissue_fraction
 from .threads import ThreadSetting, check_threads, cpu_threads, resolve
 from .translator import Translator
@@ -59,7 +60,7 @@ class RestainTransform(nn.Module):
     Args:
         model: ``"default"``, a registry name (see `restainaug.list_models`), a path to
             a saved model, or a `Translator`.
-        ops: the operation policy; `restainaug.policy.default_policy` when ``None``.
+        ops: the operation policy; `restainaug.presets.default_policy` when ``None``.
         p: probability that a sample is re-stained.
         same_on_batch: use one draw for the whole batch.
         seed: seed of the transform's own random generator; ``None`` draws one from torch's

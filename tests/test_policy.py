@@ -139,6 +139,36 @@ def test_default_policy_branches_and_variety(ihc: np.ndarray) -> None:
     assert roles_needed(default_policy(marker=False)) == {"nuclear"}
 
 
+def test_presets_share_one_definition_of_each_pattern() -> None:
+    import restainaug
+    from restainaug import policy, presets
+
+    assert restainaug.default_policy is policy.default_policy is presets.default_policy
+    assert repr(presets.POLICIES["default"](True)) == repr(default_policy())
+    default = default_policy()
+    patterns, *counterstain = default.children
+    nuclear, membrane = presets.policy_preset("nuclear"), presets.policy_preset("membrane")
+    assert repr(patterns.children[3].children) == repr(nuclear.children[:2])
+    assert repr(patterns.children[4].children) == repr(membrane.children[:2])
+    for preset in (nuclear, membrane, presets.policy_preset("remove"), default_policy(False)):
+        assert repr(preset.children[-2:]) == repr(tuple(counterstain))
+    # The default policy as it was (a manifest records this description).
+    assert repr(default).startswith(
+        "Sequential(OneOf(Identity(p=1.0), ChannelAffine(channel='marker', "
+        "scale=LogUniform(low=0.4, high=2.0), shift=Uniform(low=0.0, high=0.0), "
+        "gamma=Uniform(low=1.0, high=1.0), p=1.0), RemoveMarker(keep=Uniform(low=0.0, "
+        "high=0.0), p=1.0), Sequential(RemoveMarker(keep=Uniform(low=0.0, high=0.0), p=1.0), "
+        "MarkerToNuclei(fraction=Uniform(low=0.05, high=0.8), intensity=Choice(values=(0.3, "
+        "0.6, 1.0), weights=None), variation=0.3, p=1.0, texture=0.5, grain=0.0, edge=0), "
+        "p=1.0), Sequential(RemoveMarker(keep=Uniform(low=0.0, high=0.0), p=1.0), "
+        "MarkerToMembranes(fraction=Uniform(low=0.2, high=1.0), intensity=Choice(values=(0.3, "
+        "0.6, 1.0), weights=None), variation=0.3, p=1.0, cell_radius=8, width=2), p=1.0), "
+        "weights=(0.1, 0.2, 0.2, 0.35, 0.15), p=1.0), NuclearStrength(factor=LogUniform(low="
+        "0.6, high=1.6), p=0.8), ChannelAffine(channel='nuclear', scale=LogUniform(low=0.8, "
+        "high=1.25)"
+    )
+
+
 def test_describe_lists_applied_operations() -> None:
     op = Sequential(RemoveMarker(), MarkerToNuclei(fraction=(0.1, 0.2), intensity=0.6))
     g = torch.Generator().manual_seed(0)
