@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from restainaug import RestainTransform, load_model
+from restainaug.stains import OpticalTranslator
 from restainaug.train import (
     TrainConfig,
     apply_overrides,
@@ -17,12 +18,15 @@ from restainaug.train import (
     fit,
     load_checkpoint,
     load_config,
+    resume_config,
 )
+from restainaug.train.batches import StepBatches
 from restainaug.train.checkpoint import latest_checkpoint, save_checkpoint
-from restainaug.train.data import StepBatches, training_images, validation_fields
-from restainaug.train.distributed import Distributed
+from restainaug.train.data import training_images, validation_fields
+from restainaug.train.distributed import Distributed, is_main_process, process_rank
+from restainaug.train.identity import identity_inputs, identity_mode
 from restainaug.train.pool import ImagePool
-from restainaug.train.trainer import Trainer, _amp_dtype, _linear_decay, _Optical
+from restainaug.train.trainer import Trainer, _amp_dtype, _linear_decay
 from restainaug.translator import Channel
 
 TINY = [
@@ -128,12 +132,28 @@ def test_amp_choice() -> None:
 
 
 def test_optical_identity_stand_in_inverts_itself() -> None:
-    opt = _Optical(CHANNELS, scale=1.5, device=torch.device("cpu"))
+    opt = OpticalTranslator(residual="absolute")
     b = torch.rand(2, 2, 8, 8) * 0.8 * 2 - 1  # nominal 0..0.8, within the clipping range
-    back = opt.if_from_ihc(opt.ihc_from_if(b))
-    assert torch.allclose(back, b, atol=1e-4)
-    a = opt.ihc_from_if(b)
-    assert a.shape == (2, 3, 8, 8) and a.min() >= -1 and a.max() <= 1
+    a, _ = identity_inputs("optical", torch.zeros(2, 3, 8, 8), b, opt, 0, 1, 1.5)
+    assert a is not None and a.shape == (2, 3, 8, 8) and a.min() >= -1 and a.max() <= 1
+    _, back = identity_inputs("optical", a, b, opt, nuclear=0, marker=1, scale=1.5)
+    assert back is not None and torch.allclose(back, b, atol=1e-4)
+    # Channels by role: the marker first, a third channel left at zero (-1 on this scale).
+    b3 = torch.stack([b[:, 1], torch.full_like(b[:, 0], -1), b[:, 0]], dim=1)
+    _, swapped = identity_inputs("optical", a, b3, opt, nuclear=2, marker=0, scale=1.5)
+    assert swapped is not None and torch.allclose(swapped, b3, atol=1e-4)
+
+
+def test_identity_modes() -> None:
+    assert identity_mode("auto", 2) == "optical" and identity_mode("auto", 3) == "same"
+    assert identity_mode("none", 2) == "none"
+    with pytest.raises(ValueError, match="3-channel IF"):
+        identity_mode("same", 2)
+    a, b = torch.rand(1, 3, 8, 8) * 2 - 1, torch.rand(1, 2, 8, 8) * 2 - 1
+    opt = OpticalTranslator(residual="absolute")
+    assert identity_inputs("none", a, b, opt, 0, 1, 1.5) == (None, None)
+    same = identity_inputs("same", a, b, opt, 0, 1, 1.5)
+    assert same[0] is b and same[1] is a
 
 
 def test_identity_same_needs_three_channels(tmp_path: Path) -> None:
@@ -242,6 +262,31 @@ def test_fit_resume_export_and_load(tmp_path: Path) -> None:
     assert restained.shape == tile.shape and restained.dtype == np.uint8
     with pytest.raises(ValueError, match="name"):
         export_run(out, "bad name")
+
+
+def test_resume_config_continues_a_moved_run_from_its_folder_or_a_checkpoint(
+    tmp_path: Path,
+) -> None:
+    cfg = tiny_config(tmp_path / "run", "optim.steps=2", "run.checkpoint_every=1",
+                      "run.keep_checkpoints=1")  # fmt: skip
+    fit(cfg)
+    moved = (tmp_path / "run").rename(tmp_path / "moved")
+    first = sorted((moved / "checkpoints").glob("step-*.pt"))[0]
+    for source in (moved, moved / "checkpoints", first, str(first)):
+        config = resume_config(source)
+        assert config.run.out == str(moved)
+        assert apply_overrides(config, [f"run.out={cfg.run.out}"]) == cfg
+    result = fit(apply_overrides(resume_config(moved), ["optim.steps=3"]), resume=moved)
+    assert result.out == moved and result.step == 3
+    with pytest.raises(FileNotFoundError):
+        resume_config(tmp_path / "run")
+
+
+def test_main_process_is_rank_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RANK", raising=False)
+    assert process_rank() == 0 and is_main_process()
+    monkeypatch.setenv("RANK", "2")
+    assert process_rank() == 2 and not is_main_process()
 
 
 def test_paired_patches_keep_ihc_and_if_aligned() -> None:

@@ -11,6 +11,7 @@ dicts only; loading a checkpoint never runs code from it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -21,8 +22,15 @@ from typing import Any
 import torch
 
 from .._files import atomic_write, atomic_write_text
+from .config import TrainConfig
 
-__all__ = ["CHECKPOINT_FORMAT", "latest_checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "resume_config",
+    "save_checkpoint",
+]
 
 #: Version of the checkpoint layout written by this release.
 CHECKPOINT_FORMAT = 1
@@ -120,3 +128,25 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"understands ({CHECKPOINT_FORMAT}); upgrade restainaug."
         )
     return state
+
+
+def resume_config(source: str | os.PathLike[str]) -> TrainConfig:
+    """The config that continues a run, from its folder or one of its checkpoint files alone.
+
+    The checkpoint holds the run's config; ``run.out`` becomes the run folder the checkpoint
+    lies in, so a run that was moved continues where it is now.
+
+    Args:
+        source: a run folder, its ``checkpoints/`` folder (the latest checkpoint) or a
+            checkpoint file ``RUN/checkpoints/step-*.pt``.
+
+    Raises:
+        FileNotFoundError: if there is no checkpoint at ``source``.
+        ValueError: if the checkpoint is damaged or its config invalid.
+    """
+    saved = load_checkpoint(source)["config"]
+    config = TrainConfig.from_dict(saved, source=f"checkpoint in {source}")
+    run = Path(source)
+    run = run.parent.parent if run.is_file() else run
+    run = run.parent if run.name == "checkpoints" else run
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, out=str(run)))

@@ -4,30 +4,32 @@
   images (`IFImage`, read, smoothed and normalised once) and adds synthetic fields;
 * `validation_fields` reads paired fields (IHC with its true IF) for the metrics logged
   during training: synthetic fields, DeepLIIF panels, or two folders paired by name;
-* `StepBatches` is the batch sampler: the batch of process ``rank`` at step ``s`` is a
-  pure function of ``(seed, s, rank)``, so resuming at step ``s`` or adding worker
-  processes never changes what a run sees.
+* `paired_images` and `PairedPatches` give the paired synthetic examples of the supervised
+  term.
+
+`restainaug.train.batches` decides which items make up each step's batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from ..synth import SynthConfig, SynthField, synthesize
 from ..synth.dataset import field_seed
 from ..translator import Channel
-from .config import DataConfig
+
+# They lived here; still importable from this module.
+from .batches import StepBatches as StepBatches
+from .batches import TrainPatches as TrainPatches
+from .sections import DataConfig
 
 __all__ = [
     "PairedPatches",
-    "StepBatches",
-    "TrainPatches",
     "ValField",
     "paired_images",
     "training_images",
@@ -227,31 +229,6 @@ def validation_fields(cfg: DataConfig, seed: int, multiple: int = 4) -> list[Val
     return out
 
 
-class StepBatches(Sampler[list[int]]):
-    """Batches of dataset indices for steps ``start..steps-1`` of process ``rank``.
-
-    Index ``i`` of the batch of process ``r`` at step ``s`` is
-    ``(s * world + r) * batch_size + i``: every process sees different patches (sharded
-    sampling), and the stream depends only on the step, not on where a run was resumed.
-
-    Examples:
-        >>> list(StepBatches(start=1, steps=3, batch_size=2, rank=1, world=2))
-        [[6, 7], [10, 11]]
-    """
-
-    def __init__(self, start: int, steps: int, batch_size: int, rank: int = 0, world: int = 1):
-        self.start, self.steps, self.batch_size = int(start), int(steps), int(batch_size)
-        self.rank, self.world = int(rank), int(world)
-
-    def __len__(self) -> int:
-        return max(0, self.steps - self.start)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        for s in range(self.start, self.steps):
-            first = (s * self.world + self.rank) * self.batch_size
-            yield list(range(first, first + self.batch_size))
-
-
 def paired_images(cfg: DataConfig, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """``cfg.paired_synthetic`` synthetic ``(IHC uint8 (H, W, 3), IF float32 (2, H, W))`` pairs."""
     out = []
@@ -309,19 +286,3 @@ class PairedPatches(Dataset):
             "pair_ihc": torch.from_numpy(np.ascontiguousarray(a)).float() / 255.0,
             "pair_if": torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)),
         }
-
-
-class TrainPatches(Dataset):
-    """Item ``i`` of the unpaired dataset merged with item ``i`` of the paired one (if any)."""
-
-    def __init__(self, unpaired: Dataset, paired: Dataset | None = None) -> None:
-        self.unpaired, self.paired = unpaired, paired
-
-    def __len__(self) -> int:
-        return len(self.unpaired)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = dict(self.unpaired[index])
-        if self.paired is not None:
-            item.update(self.paired[index])
-        return item

@@ -11,7 +11,7 @@ import torch.distributed as dist
 
 from .._validate import resolve_device
 
-__all__ = ["Distributed", "setup_distributed"]
+__all__ = ["Distributed", "is_main_process", "process_rank", "setup_distributed"]
 
 
 @dataclass
@@ -59,6 +59,22 @@ class Distributed:
             dist.destroy_process_group()
 
 
+def process_rank() -> int:
+    """The global rank of this process as ``torchrun`` sets it (``RANK``); 0 without it."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main_process() -> bool:
+    """Whether this process is rank 0, the one that logs, writes and reports (or the only one).
+
+    Examples:
+        >>> import os
+        >>> is_main_process() == (os.environ.get("RANK", "0") == "0")
+        True
+    """
+    return process_rank() == 0
+
+
 def setup_distributed(requested_device: str = "auto") -> Distributed:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
@@ -70,7 +86,7 @@ def setup_distributed(requested_device: str = "auto") -> Distributed:
         requested_device: ``run.device`` of the config.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    rank = process_rank()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(requested_device, "run.device")
     if device.type == "cuda":

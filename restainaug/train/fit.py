@@ -29,21 +29,14 @@ from .._files import atomic_write_text
 from .._progress import progress
 from ..threads import AdaptiveThreads, cpu_threads
 from ..translator import Channel
+from .batches import StepBatches, TrainPatches
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .data import (
-    PairedPatches,
-    StepBatches,
-    TrainPatches,
-    ValField,
-    paired_images,
-    training_images,
-    validation_fields,
-)
+from .config import TrainConfig, run_folder
+from .data import PairedPatches, ValField, paired_images, training_images, validation_fields
 from .distributed import Distributed, setup_distributed
 from .logs import RunLogger, sample_grid
 from .metrics import translate_fields, validation_metrics
-from .trainer import Trainer, run_folder, set_determinism
+from .trainer import Trainer, set_determinism
 
 __all__ = ["FitResult", "fit"]
 
@@ -122,7 +115,7 @@ def _validate(trainer: Trainer, val: Sequence[ValField]) -> dict[str, float]:
     gens = trainer.gens
     gens.eval()
     try:
-        with trainer._autocast():
+        with trainer.autocast():
             translated = translate_fields(gens.ihc_to_if, gens.if_to_ihc, val, trainer.device)
     finally:
         gens.train()

@@ -8,14 +8,8 @@ One step (Zhu et al., 2017, Sec. 4 and the reference implementation's ``optimize
 2. discriminator update on real images and fakes drawn from the image pools:
    ``L_D = (L_GAN(D, real) + L_GAN(D, pool(fake))) / 2`` for each discriminator.
 
-Identity terms between 3-channel IHC and C-channel IF (``optim.identity``):
-
-* ``"same"`` (the reference; needs C = 3): ``G_A(b) ~ b`` and ``G_B(a) ~ a``;
-* ``"optical"`` (``"auto"`` when C != 3): the other domain's image is first converted by the
-  analytic Beer-Lambert model (`restainaug.stains`): ``G_A(optical_ihc(b)) ~ b`` and
-  ``G_B(optical_if(a)) ~ a``. Like the reference term it keeps colours where they belong,
-  and it ties the nuclear channel to hematoxylin and the marker channel to DAB;
-* ``"none"``.
+The identity terms between 3-channel IHC and C-channel IF (``optim.identity``) take their
+inputs from `restainaug.train.identity`.
 """
 
 from __future__ import annotations
@@ -23,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,42 +26,12 @@ from ..stains import OpticalTranslator
 from ..translator import Channel
 from .config import TrainConfig
 from .distributed import Distributed
+from .identity import identity_inputs, identity_mode
 from .losses import cycle_loss, gan_loss, identity_loss
 from .networks import CycleGenerators, Discriminators, init_weights
 from .pool import ImagePool
 
 __all__ = ["Trainer"]
-
-
-class _Optical:
-    """The analytic IHC <-> IF stand-in of the ``"optical"`` identity term (``[-1, 1]`` scale).
-
-    Colour (de)convolution of `OpticalTranslator` (absolute residual, dropped): the
-    hematoxylin and DAB amounts, times ``scale``, are the nuclear and marker channels.
-    """
-
-    def __init__(self, channels: tuple[Channel, ...], scale: float, device: torch.device) -> None:
-        roles = [c.role for c in channels]
-        self.nuclear = roles.index("nuclear")
-        self.marker = roles.index("marker") if "marker" in roles else None
-        self.channels, self.scale = len(channels), float(scale)
-        self.optical = OpticalTranslator(residual="absolute").to(device)
-
-    def ihc_from_if(self, b: torch.Tensor) -> torch.Tensor:
-        v = (b.float() + 1) / 2 / self.scale
-        amounts = torch.zeros(b.shape[0], 3, *b.shape[2:], device=b.device)
-        amounts[:, 0] = v[:, self.nuclear]
-        if self.marker is not None:
-            amounts[:, 1] = v[:, self.marker]
-        return self.optical.to_ihc(amounts) * 2 - 1
-
-    def if_from_ihc(self, a: torch.Tensor) -> torch.Tensor:
-        c = self.optical.to_if((a.float() + 1) / 2)
-        out = torch.zeros(a.shape[0], self.channels, *a.shape[2:], device=a.device)
-        out[:, self.nuclear] = c[:, 0]
-        if self.marker is not None:
-            out[:, self.marker] = c[:, 1]
-        return (out * self.scale).clamp(0, 1) * 2 - 1
 
 
 def _amp_dtype(requested: str, device: torch.device) -> torch.dtype | None:
@@ -109,15 +72,8 @@ class Trainer:
         roles = [ch.role for ch in self.channels]
         self.nuclear_index = roles.index("nuclear")
         self.marker_index = roles.index("marker") if "marker" in roles else None
-        self.identity = o.identity
-        if self.identity == "auto":
-            self.identity = "same" if c == 3 else "optical"
-        if self.identity == "same" and c != 3:
-            raise ValueError(
-                f"optim.identity='same' needs a 3-channel IF domain, the data have {c} channels; "
-                "use 'optical' or 'none'."
-            )
-        self.optical = _Optical(self.channels, o.optical_scale, device)
+        self.identity = identity_mode(o.identity, c)
+        self.optical = OpticalTranslator(residual="absolute").to(device)
         init = torch.Generator().manual_seed(config.run.seed)
         r = config.model.residual_channels
         self.gens = CycleGenerators(
@@ -152,7 +108,8 @@ class Trainer:
         self.step = 0
 
     # -- one step ---------------------------------------------------------------------------
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The mixed-precision context of this run's forward passes (``run.amp``)."""
         if self.amp is None:
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=self.amp)
@@ -187,11 +144,15 @@ class Trainer:
         b = (if_.to(self.device, non_blocking=True).clamp(0, 1) * 2 - 1).contiguous(
             memory_format=fmt
         )
-        idt_if = idt_ihc = None
-        if self.identity == "same":
-            idt_if, idt_ihc = b, a
-        elif self.identity == "optical":
-            idt_if, idt_ihc = self.optical.ihc_from_if(b), self.optical.if_from_ihc(a)
+        idt_if, idt_ihc = identity_inputs(
+            self.identity,
+            a,
+            b,
+            self.optical,
+            self.nuclear_index,
+            self.marker_index,
+            o.optical_scale,
+        )
         w_idt = o.lambda_identity * o.lambda_cycle if self.identity != "none" else 0.0
         pa = pb = None
         w_ihc = o.lambda_paired if o.lambda_paired_ihc is None else o.lambda_paired_ihc
@@ -202,7 +163,7 @@ class Trainer:
         # 1. Generators (Eqn. 3), discriminators frozen and outside DDP.
         self.discs.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
-        with self._autocast():
+        with self.autocast():
             out = self.gens_ddp(
                 a,
                 b,
@@ -240,7 +201,7 @@ class Trainer:
         fake_if = self.pool_if.query(out["fake_if"].float())
         fake_ihc = self.pool_ihc.query(out["fake_ihc"].float())
         n = a.shape[0]
-        with self._autocast():
+        with self.autocast():
             p_if, p_ihc = self.discs_ddp(torch.cat([b, fake_if]), torch.cat([a, fake_ihc]))
             losses["D_A"] = (gan_loss(p_if[:n], True) + gan_loss(p_if[n:], False)) * 0.5
             losses["D_B"] = (gan_loss(p_ihc[:n], True) + gan_loss(p_ihc[n:], False)) * 0.5
@@ -334,8 +295,3 @@ def set_determinism(deterministic: bool, threads: int | str | None) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-
-
-def run_folder(config: TrainConfig) -> Path:
-    """The run folder of ``config`` (``run.out``)."""
-    return Path(config.run.out).expanduser()
