@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from .ops import IFContext, Op
+from .context import IFContext
+from .ops import Op
 from .params import APPLY, ROOT, Params, index_params, key, local_view
 from .params import draw as draw
 from .params import sample_params as sample_params

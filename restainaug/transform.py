@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from ._validate import Layout, from_batch, labels_to_batch, to_batch
+from .context import IFContext
 from .models.registry import load_model
-from .ops import IFContext, Op
+from .ops import Op
 from .params import APPLY, ROOT, Params, check_params, draw_call, index_params, mix_seed, op_params
 from .policy import roles_needed, run
 from .presets import default_policy

@@ -203,3 +203,42 @@ def test_ops_do_not_modify_their_input() -> None:
 def test_bad_op_arguments(factory, match) -> None:
     with pytest.raises((ValueError, TypeError), match=match):
         factory()
+
+
+def test_cell_sizes_are_checked_with_the_old_messages() -> None:
+    with pytest.raises(ValueError, match=r"^cell_radius and width must be >= 1, got 8, 0\.$"):
+        MarkerToMembranes(width=0)
+    with pytest.raises(ValueError, match=r"^cell_radius must be >= 1, got 0\.$"):
+        MarkerToCytoplasm(cell_radius=0)
+    assert repr(MarkerToMembranes(cell_radius=5, width=3)).endswith(
+        "variation=0.3, p=1.0, cell_radius=5, width=3)"
+    )
+
+
+def test_every_public_name_of_the_old_ops_module_imports_from_restainaug_ops() -> None:
+    import pickle
+
+    import restainaug.ops as ops
+    from restainaug.context import IFContext as Context
+    from restainaug.ops import base, channel, marker
+
+    old = [
+        "MARKER_LEVELS",
+        "ChannelAffine",
+        "IFContext",
+        "Identity",
+        "MarkerToCytoplasm",
+        "MarkerToMembranes",
+        "MarkerToNuclei",
+        "NuclearStrength",
+        "Op",
+        "Params",
+        "RemoveMarker",
+    ]
+    assert all(hasattr(ops, name) for name in old)
+    assert ops.IFContext is Context and ops.Op is base.Op
+    assert (
+        ops.ChannelAffine is channel.ChannelAffine and ops.MarkerToNuclei is marker.MarkerToNuclei
+    )
+    op = Sequential(RemoveMarker(), MarkerToNuclei(), MarkerToMembranes())
+    assert repr(pickle.loads(pickle.dumps(op))) == repr(op)
