@@ -12,6 +12,7 @@ import torch
 from conftest import tiny_translator
 
 import restainaug.generate as gen
+import restainaug.generate.writer as writer
 from restainaug.cli import build_parser, main
 from restainaug.data import (
     UnmatchedFilesError,
@@ -110,7 +111,7 @@ def test_resume_after_interruption(
 ) -> None:
     out = tmp_path / "out"
     calls = {"n": 0}
-    real = gen.write_labels
+    real = writer.write_labels
 
     def crash_on_fifth(path: Path, labels: np.ndarray) -> Path:
         calls["n"] += 1
@@ -118,10 +119,10 @@ def test_resume_after_interruption(
             raise KeyboardInterrupt  # the process dies between image and labels
         return real(path, labels)
 
-    monkeypatch.setattr(gen, "write_labels", crash_on_fifth)
+    monkeypatch.setattr(writer, "write_labels", crash_on_fifth)
     with pytest.raises(KeyboardInterrupt):
         _run(src, out)
-    monkeypatch.setattr(gen, "write_labels", real)
+    monkeypatch.setattr(writer, "write_labels", real)
     assert not json.loads((out / "manifest.json").read_text())["complete"]
     assert len(list((out / "records").glob("*.json"))) == 4
     (out / "records" / "synth_00000_v1.json").unlink()  # its image and labels stay
@@ -260,7 +261,7 @@ def test_cli_interrupted_says_how_to_resume(
 ) -> None:
     args = ["generate", "--images", str(src / "images"), "--labels", str(src / "labels")]
     args += ["--out", str(tmp_path / "out"), "--variants", "2", "--model", "optical", "--quiet"]
-    real = gen.write_labels
+    real = writer.write_labels
     calls = {"n": 0}
 
     def ctrl_c_on_third(path: Path, labels: np.ndarray) -> Path:
@@ -269,11 +270,11 @@ def test_cli_interrupted_says_how_to_resume(
             raise KeyboardInterrupt
         return real(path, labels)
 
-    monkeypatch.setattr(gen, "write_labels", ctrl_c_on_third)
+    monkeypatch.setattr(writer, "write_labels", ctrl_c_on_third)
     assert main(args) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "run the same command again to resume" in err
-    monkeypatch.setattr(gen, "write_labels", real)
+    monkeypatch.setattr(writer, "write_labels", real)
     assert main(args) == 0
     assert "9 outputs" in capsys.readouterr().out
 
@@ -320,3 +321,11 @@ def test_cli(src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "variants: expected an integer >= 1" in capsys.readouterr().err
     policies = next(a for a in build_parser()._actions if a.dest == "command").choices
     assert set(policies["generate"]._option_string_actions["--policy"].choices) == set(POLICIES)
+
+
+def test_public_names_import_from_the_package() -> None:
+    from restainaug.generate import fields, replay
+
+    assert gen.__all__ == ["generate", "output_seed", "regenerate"]
+    assert gen.generate is writer.generate and callable(gen.generate)
+    assert gen.regenerate is replay.regenerate and gen.output_seed is fields.output_seed

@@ -1,6 +1,7 @@
-"""Manifest of a generated data set (see `restainaug.generate`).
+"""Records and manifest of a generated data set (see `restainaug.generate`).
 
-The parameters in each record are stored with `restainaug.params.encode_params`.
+Each output's record holds its parameters, stored with `restainaug.params.encode_params`;
+``manifest.json`` holds the settings and every record without its parameters.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._files import atomic_write_text
+from .._files import atomic_write_text
 
 __all__ = [
     "MANIFEST_VERSION",
