@@ -1,0 +1,95 @@
+"""The command line: one module per sub-command; train, resume and export in-process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from restainaug.cli import COMMANDS, build_parser, main
+from restainaug.cli.synth import marker_level
+from restainaug.cli.train import overrides
+from restainaug.train import load_checkpoint
+
+TINY = [
+    "data.synthetic_size=64",
+    "data.patch_size=32",
+    "optim.pool_size=2",
+    'model.generator={"ngf": 4, "n_blocks": 1}',
+    'model.discriminator={"ndf": 4, "n_layers": 2}',
+    "run.sample_every=0",
+    "run.threads=1",
+]
+
+
+#: Each sub-command with its required arguments, in the order of ``--help``.
+REQUIRED = {
+    "demo": [],
+    "models": [],
+    "synth": ["--out", "o", "--n", "1"],
+    "generate": ["--images", "i", "--out", "o"],
+    "evaluate": [],
+    "train": [],
+    "export": ["RUN", "--name", "x"],
+}
+
+
+def test_every_sub_command_has_its_module() -> None:
+    parser = build_parser()
+    assert list(COMMANDS) == list(REQUIRED)
+    for name, module in COMMANDS.items():
+        args = parser.parse_args([name, *REQUIRED[name]])
+        assert args.func is module.run and args.command == name
+
+
+@pytest.mark.parametrize(
+    ("text", "level"), [("mixed", None), ("0", "0"), ("3+", "3+"), ("0.45", 0.45)]
+)
+def test_synth_levels(text: str, level: str | float | None) -> None:
+    assert marker_level(text) == level
+
+
+def test_synth_bad_level_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "--out", str(tmp_path / "s"), "--n", "1", "--level", "4+"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "restainaug synth: error: --level: expected 0, 1+, 2+, 3+, mixed or an optical density, "
+        "got '4+'."
+    )
+
+
+def test_train_options_become_overrides_that_set_wins() -> None:
+    args = build_parser().parse_args(
+        ["train", "--steps", "4", "--if", "a.tif", "b.tif", "--set", "optim.steps=9", "--quiet"]
+    )
+    assert overrides(args) == [
+        "optim.steps=4",
+        'data.if=["a.tif", "b.tif"]',
+        "optim.steps=9",
+        "run.progress=false",
+    ]
+    assert overrides(argparse.Namespace(**{**vars(args), "quiet": False, "set": None})) == [
+        "optim.steps=4",
+        'data.if=["a.tif", "b.tif"]',
+    ]
+
+
+def test_train_resume_a_moved_run_then_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    sets = [x for item in TINY for x in ("--set", item)]
+    argv = ["train", "--synthetic", "2", "--steps", "2", "--out", str(run), "--quiet", *sets]
+    assert main(argv) == 0
+    assert f"restainaug train: 2 steps in {run}" in capsys.readouterr().out
+    moved = run.rename(tmp_path / "moved")
+    # The run folder alone: its checkpoint holds the config, run.out follows the move.
+    assert main(["train", "--resume", str(moved), "--steps", "3", "--quiet"]) == 0
+    assert f"restainaug train: 3 steps in {moved}" in capsys.readouterr().out
+    assert load_checkpoint(moved)["step"] == 3
+    assert json.loads((moved / "config.json").read_text())["run"]["out"] == str(moved)
+    assert main(["export", str(moved), "--name", "tiny", "--licence", "CC0-1.0"]) == 0
+    card = moved / "export" / "tiny.json"
+    assert f"restainaug export: wrote {card} and tiny.safetensors" in capsys.readouterr().out
+    assert json.loads(card.read_text())["licence"] == "CC0-1.0"
