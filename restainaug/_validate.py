@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Layout", "from_batch", "labels_to_batch", "to_batch"]
+__all__ = ["TOLERANCE", "Layout", "from_batch", "labels_to_batch", "to_batch"]
 
 _TORCH_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 #: Float inputs may stray this far outside [0, 1] (resampling overshoot); they are clamped.
-_TOLERANCE = 0.02
+TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def to_batch(x: Any, name: str = "image") -> tuple[torch.Tensor, Layout]:
     lo_v, hi_v = float(lo), float(hi)
     if not (np.isfinite(lo_v) and np.isfinite(hi_v)):
         raise ValueError(f"{name}: contains NaN or infinite values.")
-    if lo_v < -_TOLERANCE or hi_v > 1 + _TOLERANCE:
+    if lo_v < -TOLERANCE or hi_v > 1 + TOLERANCE:
         hint = (
             " It looks like 0-255 data: divide by 255 or pass uint8." if 1.5 < hi_v <= 255 else ""
         )

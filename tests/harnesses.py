@@ -122,7 +122,7 @@ def torchvision_harness() -> Harness:
     def replay(t: RestainTransformV2, x: Any, lab: np.ndarray | None) -> Any:
         img = x[0] if isinstance(x, tuple) else x
         labels = None if lab is None else torch.from_numpy(lab)
-        return t._restain_one(img, labels, t.restain.params)
+        return t.restain_one(img, labels, t.restain.params)
 
     def read(y: Any) -> np.ndarray:
         return _read_any(y[0] if isinstance(y, tuple) else y)

@@ -199,3 +199,96 @@ def test_stardist_augmenter_refuses_patches_outside_value_range(ihc_tile: np.nda
     overshoot = np.clip(x / 255 * 1.02 - 0.01, -0.01, 1.01).astype(np.float32)
     out, _ = augmenter(p=1.0, seed=0)(overshoot, y)  # resampling overshoot is clipped, not refused
     assert 0 <= out.min() and out.max() <= 1 and not np.array_equal(out, overshoot)
+
+
+# -- one construction style -------------------------------------------------------------------
+
+_KW = {"model": "optical", "p": 0.7, "seed": 3, "threads": 1}
+
+
+def _labels() -> np.ndarray:
+    labels = np.zeros((64, 64), np.int64)
+    labels[20:30, 20:30], labels[40:50, 10:22] = 1, 2
+    return labels
+
+
+def test_adapters_built_from_a_transform_or_its_arguments_behave_the_same(
+    ihc_tile: np.ndarray,
+) -> None:
+    from torchvision import tv_tensors
+
+    x, labels = _chw(ihc_tile), _labels()
+    batch = x[None].float().repeat(4, 1, 1, 1) / 255
+    kornia = RandomRestain(RestainTransform(**_KW)), RandomRestain(**_KW)
+    monai = (
+        RestainTransformd("image", "label", transform=RestainTransform(**_KW)),
+        RestainTransformd("image", "label", prob=0.7, **{k: v for k, v in _KW.items() if k != "p"}),
+    )
+    tv = RestainTransformV2(RestainTransform(**_KW)), RestainTransformV2(**_KW)
+    sd = augmenter(RestainTransform(**_KW)), augmenter(**_KW)
+    for adapter in (*kornia, *tv):
+        assert adapter.restain.threads == 1  # threads passes through with the other arguments
+    assert all(a.transform.threads == 1 for a in (*monai, *sd))
+    d = {"image": x.float() / 255, "label": torch.from_numpy(labels)[None]}
+    for _ in range(3):  # the gate and the draws advance alike
+        assert torch.equal(*(a(batch) for a in kornia))
+        assert torch.equal(*(a(dict(d))["image"] for a in monai))
+        sample = (tv_tensors.Image(x), tv_tensors.Mask(torch.from_numpy(labels)))
+        assert torch.equal(*(a(*sample)[0] for a in tv))
+        assert np.array_equal(*(f(ihc_tile / 255.0, labels)[0] for f in sd))
+    for make in (RandomRestain, RestainTransformV2, augmenter):
+        with pytest.raises(TypeError, match="not both"):
+            make(RestainTransform(), p=0.2)
+    with pytest.raises(TypeError, match="not both"):
+        RestainTransformd("image", transform=RestainTransform(), prob=0.2)
+
+
+def test_old_positional_calls_still_work_with_a_deprecation_warning(ihc_tile: np.ndarray) -> None:
+    batch = _chw(ihc_tile)[None].float().repeat(4, 1, 1, 1) / 255
+    with pytest.warns(DeprecationWarning, match="pass model, ops, p, same_on_batch, keepdim"):
+        old = RandomRestain("optical", None, 0.7, False, True, 3)
+    new = RandomRestain(model="optical", p=0.7, seed=3, keepdim=True)
+    assert old.keepdim and torch.equal(old(batch), new(batch))
+    with pytest.warns(DeprecationWarning, match="pass model, ops, prob, seed"):
+        old_d = RestainTransformd("image", None, False, "optical", None, 0.7, 3)
+    new_d = RestainTransformd("image", model="optical", prob=0.7, seed=3)
+    d = {"image": batch[0]}
+    assert torch.equal(old_d(d)["image"], new_d(d)["image"])
+    with pytest.raises(TypeError, match="both by position and by keyword"):
+        RandomRestain("optical", None, 0.5, p=0.5)
+
+
+def test_monai_and_stardist_share_one_value_range() -> None:
+    from restainaug.adapters._common import ValueRange
+
+    t = RestainTransformd(keys="image", value_range=(0, 255))
+    f = augmenter(value_range=(0, 255))
+    assert t.value_range == f.value_range == ValueRange(0.0, 255.0) == (0.0, 255.0)
+    for make in (
+        lambda: RestainTransformd(keys="image", value_range=(1, 1)),
+        lambda: augmenter(value_range=(1, 1)),
+    ):
+        with pytest.raises(ValueError, match=r"value_range must be \(low, high\) with high > low"):
+            make()
+
+
+def test_torchvision_adapter_uses_the_public_transform_api(ihc_tile: np.ndarray) -> None:
+    import inspect
+
+    from torchvision import tv_tensors
+
+    import restainaug.adapters.torchvision as adapter
+
+    source = inspect.getsource(adapter)
+    assert "_pytree" not in source and "_needs_transform_list" not in source
+    assert "make_params" in vars(RestainTransformV2) and "transform" in vars(RestainTransformV2)
+    img = tv_tensors.Image(_chw(ihc_tile))
+    mask = tv_tensors.Mask(torch.from_numpy(_labels()))
+    sample = {"image": img, "masks": mask, "extra": [torch.zeros(3)]}
+    out = RestainTransformV2(p=1.0, seed=0)(sample)
+    assert out["masks"] is mask and out["extra"][0] is sample["extra"][0]
+    assert not torch.equal(out["image"], img)
+    untouched = RestainTransformV2(p=0.0, seed=0)
+    assert untouched(sample) is sample and untouched.params is not None
+    plain = RestainTransformV2(p=1.0, seed=0)
+    assert plain(mask) is mask and plain.params is None  # nothing to re-stain: no draw

@@ -8,7 +8,6 @@ global one: kornia's ``batch_prob`` is always 1, and ``p`` is the wrapped transf
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
@@ -20,30 +19,32 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
         'restainaug.adapters.kornia needs kornia: pip install "restainaug[kornia]"'
     ) from e
 
-from ..ops import Op
 from ..params import call_params
 from ..transform import RestainTransform
-from ..translator import Translator
+from ._common import keywords_from_positions, wrapped_transform
 
 __all__ = ["RandomRestain"]
+
+# The old signature, read from positional calls (deprecated).
+_POSITIONAL = ("model", "ops", "p", "same_on_batch", "keepdim", "seed", "device", "min_tissue")
 
 
 class RandomRestain(IntensityAugmentationBase2D):
     """Re-stain IHC batches inside kornia pipelines.
 
     Args:
-        model: model name, path or translator (see `RestainTransform`).
-        ops: operation policy (the default policy when ``None``).
-        p: probability that a sample is re-stained (gated by restainaug's own generator).
-        same_on_batch: one draw for the whole batch.
+        transform: the transform to wrap; built from ``**kwargs`` when ``None``.
         keepdim: kornia's ``keepdim`` (return ``(3, H, W)`` for a ``(3, H, W)`` input).
-        seed: seed of the transform's generator.
-        device: where to run (the input's device when ``None``).
-        min_tissue: see `RestainTransform`.
+        **kwargs: arguments of `RestainTransform` (``model``, ``ops``, ``p``,
+            ``same_on_batch``, ``seed``, ``device``, ``min_tissue``, ``threads``). ``p`` is
+            the probability that a sample is re-stained, gated by restainaug's own generator.
 
     Shape:
         - input: `(B, 3, H, W)` or `(3, H, W)`, float in ``[0, 1]``
         - output: same as input (`(B, 3, H, W)` unless ``keepdim``)
+
+    Raises:
+        TypeError: for both a transform and its arguments.
 
     Examples:
         >>> import torch
@@ -58,38 +59,31 @@ class RandomRestain(IntensityAugmentationBase2D):
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | Translator = "default",
-        ops: Op | None = None,
-        p: float = 0.5,
-        same_on_batch: bool = False,
+        transform: RestainTransform | None = None,
+        *args: Any,
         keepdim: bool = False,
-        seed: int | None = None,
-        device: str | torch.device | None = None,
-        min_tissue: float = 0.01,
+        **kwargs: Any,
     ) -> None:
+        transform, kwargs = keywords_from_positions(
+            "RandomRestain", transform, args, _POSITIONAL, kwargs
+        )
+        keepdim = kwargs.pop("keepdim", keepdim)
+        restain = wrapped_transform("RandomRestain", transform, kwargs)
         # kornia's own gate is never drawn (forward_parameters sets batch_prob to 1): the
         # wrapped transform draws the gate, so `p` reads and sets the wrapped transform's.
-        super().__init__(p=1.0, same_on_batch=same_on_batch, keepdim=keepdim)
-        self.restain = RestainTransform(
-            model=model,
-            ops=ops,
-            p=p,
-            same_on_batch=same_on_batch,
-            seed=seed,
-            device=device,
-            min_tissue=min_tissue,
-        )
+        super().__init__(p=1.0, same_on_batch=restain.same_on_batch, keepdim=keepdim)
+        self.restain = restain
 
     @property
     def p(self) -> float:
         """The probability that a sample is re-stained (the wrapped transform's ``p``)."""
-        restain = self._modules.get("restain")
+        restain = getattr(self, "restain", None)
         return 1.0 if restain is None else restain.p
 
     @p.setter
     def p(self, value: float) -> None:
-        restain = self._modules.get("restain")
-        if restain is None:  # kornia's __init__ sets its gate before the transform exists
+        restain = getattr(self, "restain", None)
+        if restain is None:  # kornia's __init__ sets its gate before the transform is attached
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise ValueError(f"RandomRestain: p must be a number in [0, 1], got {value!r}.")

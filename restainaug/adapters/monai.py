@@ -7,7 +7,6 @@ MONAI images are channel-first, ``(C, H, W)`` tensors (``MetaTensor``) or numpy 
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
@@ -22,12 +21,14 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
         'restainaug.RestainTransformd needs MONAI: pip install "restainaug[monai]"'
     ) from e
 
-from ..ops import Op
 from ..params import Params
 from ..transform import RestainTransform
-from ..translator import Translator
+from ._common import ValueRange, keywords_from_positions, wrapped_transform
 
 __all__ = ["RestainTransformd"]
+
+# The old signature after allow_missing_keys, read from positional calls (deprecated).
+_POSITIONAL = ("model", "ops", "prob", "seed", "device", "value_range", "min_tissue")
 
 
 class RestainTransformd(Randomizable, MapTransform):
@@ -42,18 +43,17 @@ class RestainTransformd(Randomizable, MapTransform):
         keys: keys of the IHC images, channel-first ``(3, H, W)`` or batched ``(B, 3, H, W)``.
         label_key: key of the instance labels (``(1, H, W)`` or ``(H, W)``), or ``None``.
         allow_missing_keys: skip missing keys instead of raising ``KeyError``.
-        model: model name, path or translator (see `RestainTransform`).
-        ops: operation policy (the default policy when ``None``).
-        prob: probability that a sample is re-stained (MONAI's name; 0.5 when ``None``).
-        seed: seed of the transform's generator.
-        device: where to run (the input's device when ``None``).
+        transform: the transform to wrap; built from ``prob`` and ``**kwargs`` when ``None``.
+        prob: probability that a sample is re-stained (MONAI's name for the transform's
+            ``p``; 0.5 when ``None``).
         value_range: the images' ``(low, high)``; ``(0, 255)`` for unscaled 8-bit loads.
             Ignored for ``uint8`` images.
-        min_tissue: see `RestainTransform`.
         p: deprecated name of ``prob``.
+        **kwargs: other arguments of `RestainTransform` (``model``, ``ops``, ``seed``,
+            ``device``, ``min_tissue``, ``threads``...).
 
     Raises:
-        TypeError: if both ``prob`` and ``p`` are given.
+        TypeError: if both ``prob`` and ``p`` are given, or a transform and its arguments.
         ValueError: for ``prob`` outside ``[0, 1]`` or a bad ``value_range``.
 
     Examples:
@@ -71,17 +71,19 @@ class RestainTransformd(Randomizable, MapTransform):
         keys: Hashable | Sequence[Hashable],
         label_key: Hashable | None = None,
         allow_missing_keys: bool = False,
-        model: str | os.PathLike[str] | Translator = "default",
-        ops: Op | None = None,
+        transform: RestainTransform | None = None,
+        *args: Any,
         prob: float | None = None,
-        seed: int | None = None,
-        device: str | torch.device | None = None,
         value_range: tuple[float, float] = (0.0, 1.0),
-        min_tissue: float = 0.01,
-        *,
         p: float | None = None,
+        **kwargs: Any,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
+        transform, kwargs = keywords_from_positions(
+            "RestainTransformd", transform, args, _POSITIONAL, kwargs
+        )
+        prob = kwargs.pop("prob", prob)
+        value_range = kwargs.pop("value_range", value_range)
         if p is not None:
             if prob is not None:
                 raise TypeError(
@@ -94,20 +96,15 @@ class RestainTransformd(Randomizable, MapTransform):
                 stacklevel=2,
             )
             prob = p
-        prob = 0.5 if prob is None else prob
-        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
-            raise ValueError(f"RestainTransformd: prob must be a number in [0, 1], got {prob!r}.")
-        lo, hi = (float(v) for v in value_range)
-        if not hi > lo:
-            raise ValueError(
-                f"RestainTransformd: value_range must be (low, high) with high > low, "
-                f"got {value_range}."
-            )
-        self.value_range = (lo, hi)
+        if prob is not None:
+            if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+                raise ValueError(
+                    f"RestainTransformd: prob must be a number in [0, 1], got {prob!r}."
+                )
+            kwargs["p"] = prob
+        self.value_range = ValueRange.of(value_range, "RestainTransformd")
         self.label_key = label_key
-        self.transform = RestainTransform(
-            model=model, ops=ops, p=prob, seed=seed, device=device, min_tissue=min_tissue
-        )
+        self.transform = wrapped_transform("RestainTransformd", transform, kwargs)
         self.params: Params | None = None
 
     @property
@@ -134,17 +131,16 @@ class RestainTransformd(Randomizable, MapTransform):
             raise TypeError(
                 f"RestainTransformd: expected a tensor or numpy array, got {type(img).__name__}."
             )
-        lo, hi = self.value_range
-        scaled = x.dtype != torch.uint8 and (lo, hi) != (0.0, 1.0)
+        scaled = x.dtype != torch.uint8 and not self.value_range.is_unit
         if scaled:
-            x = (x - lo) / (hi - lo)
+            x = self.value_range.to_unit(x)
         if labels is not None and isinstance(labels, np.ndarray):
             labels = torch.from_numpy(labels)
         y = self.transform(x, labels=labels, params=params)
         if y is x:
             return img
         if scaled:
-            y = y * (hi - lo) + lo
+            y = self.value_range.from_unit(y)
         return y.numpy() if as_numpy else y
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import _TOLERANCE
+from .._validate import TOLERANCE
 from ..transform import RestainTransform
+from ._common import ValueRange, wrapped_transform
 
 __all__ = ["StarDistAugmenter", "augmenter"]
 
@@ -25,33 +26,31 @@ class StarDistAugmenter:
     the input's range and dtype. Samples not re-stained come back as the same array.
 
     Args:
-        transform: the transform to apply.
+        transform: the transform to apply; built from ``**kwargs`` when ``None``.
         value_range: the ``(low, high)`` of ``x``: ``(0, 1)`` for images divided by 255,
             ``(0, 255)`` for raw 8-bit values.
         extra: an optional second augmenter ``g(x, y) -> (x, y)`` applied first (for example
             StarDist's flips and rotations).
+        **kwargs: arguments of `RestainTransform` (``model``, ``ops``, ``p``, ``seed``,
+            ``threads``...).
 
     Raises:
-        ValueError: from ``__call__`` if ``x`` is not ``(Y, X, 3)``, its values lie outside
-            ``value_range`` (every patch is checked, re-stained or not), or ``y`` does not match.
+        TypeError: for both a transform and its arguments, or a transform that is not a
+            `RestainTransform`.
+        ValueError: for a bad ``value_range``; from ``__call__`` if ``x`` is not ``(Y, X, 3)``,
+            its values lie outside ``value_range`` (every patch is checked, re-stained or not),
+            or ``y`` does not match.
     """
 
     def __init__(
         self,
-        transform: RestainTransform,
+        transform: RestainTransform | None = None,
         value_range: tuple[float, float] = (0.0, 1.0),
         extra: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+        **kwargs: Any,
     ) -> None:
-        if not isinstance(transform, RestainTransform):
-            raise TypeError(
-                "transform: expected a restainaug.RestainTransform, "
-                f"got {type(transform).__name__}."
-            )
-        lo, hi = (float(v) for v in value_range)
-        if not hi > lo:
-            raise ValueError(f"value_range must be (low, high) with high > low, got {value_range}.")
-        self.transform = transform
-        self.value_range = (lo, hi)
+        self.transform = wrapped_transform("StarDist augmenter", transform, kwargs)
+        self.value_range = ValueRange.of(value_range, "StarDist augmenter")
         self.extra = extra
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,23 +61,22 @@ class StarDistAugmenter:
                 f"StarDist augmenter: expected an RGB patch (Y, X, 3), got "
                 f"{getattr(x, 'shape', type(x).__name__)}. Train StarDist with n_channel_in=3."
             )
-        lo, hi = self.value_range
         self._check_range(x)
-        unit = np.clip((x.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
+        unit = np.clip(self.value_range.to_unit(x.astype(np.float32)), 0.0, 1.0)
         out = self.transform(unit, labels=y)
         if out is unit:
             return x, y
-        return (out * (hi - lo) + lo).astype(x.dtype, copy=False), y
+        return self.value_range.from_unit(out).astype(x.dtype, copy=False), y
 
     def _check_range(self, x: np.ndarray) -> None:
         # Clipped to the range, 0-255 patches under (0, 1) would all turn white, count as
         # glass and come back unchanged: the augmenter would silently do nothing.
         lo, hi = self.value_range
         x_lo, x_hi = float(x.min()), float(x.max())
-        slack = _TOLERANCE * (hi - lo)
+        slack = TOLERANCE * (hi - lo)
         if x_lo >= lo - slack and x_hi <= hi + slack:
             return
-        if hi <= 1.0 + _TOLERANCE and 1.5 < x_hi <= 255.0 + slack and x_lo >= -slack:
+        if hi <= 1.0 + TOLERANCE and 1.5 < x_hi <= 255.0 + slack and x_lo >= -slack:
             fix = "For raw 8-bit values pass value_range=(0, 255), or divide the patches by 255."
         else:
             fix = (
@@ -97,7 +95,7 @@ def augmenter(
     extra: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
     **kwargs: Any,
 ) -> StarDistAugmenter:
-    """Build the StarDist augmenter ``f(x, y) -> (x', y)``.
+    """Build the StarDist augmenter ``f(x, y) -> (x', y)`` (a `StarDistAugmenter`).
 
     Args:
         transform: the transform to apply; built from ``**kwargs`` when ``None``.
@@ -118,8 +116,4 @@ def augmenter(
         >>> x2.shape, x2.dtype, y2 is y
         ((32, 32, 3), dtype('float32'), True)
     """
-    if transform is None:
-        transform = RestainTransform(**kwargs)
-    elif kwargs:
-        raise TypeError("augmenter: pass either a transform or its arguments, not both.")
-    return StarDistAugmenter(transform, value_range, extra)
+    return StarDistAugmenter(transform, value_range, extra, **kwargs)
