@@ -15,7 +15,7 @@ The named policies, the default included, live in `restainaug.presets`. ``defaul
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -26,11 +26,15 @@ from .params import draw as draw
 from .params import sample_params as sample_params
 from .spaces import Index, PerObject, Space, Subset, Uniform
 
+if TYPE_CHECKING:
+    from .translator import Translator
+
 __all__ = [
     "OneOf",
     "Sequential",
     "SomeOf",
     "applied",
+    "check_policy",
     "describe",
     "roles_needed",
     "run",
@@ -161,6 +165,37 @@ class SomeOf(Sequential):
 def roles_needed(op: Op) -> frozenset[str]:
     """Channel roles an operation tree needs (``"nuclear"``, ``"marker"``)."""
     return frozenset(op.roles).union(*(roles_needed(c) for c in op.children))
+
+
+def check_policy(ops: Op, translator: Translator) -> None:
+    """Check that ``ops`` is an operation tree that ``translator``'s channels can serve.
+
+    Raises:
+        TypeError: if ``ops`` is not a `restainaug.ops.Op`.
+        ValueError: if the tree needs a channel role the translator lacks, or addresses a
+            channel index beyond its channels.
+    """
+    if not isinstance(ops, Op):
+        raise TypeError(
+            f"ops: expected a restainaug operation or policy (restainaug.ops / restainaug.policy), "
+            f"got {type(ops).__name__}."
+        )
+    missing = roles_needed(ops) - {c.role for c in translator.channels}
+    if missing:
+        raise ValueError(
+            f"ops need channel roles {sorted(missing)} that translator {translator.name!r} lacks "
+            f"(its channels: {[(c.name, c.role) for c in translator.channels]})."
+        )
+    stack = [ops]
+    while stack:
+        op = stack.pop()
+        channel = getattr(op, "channel", None)
+        if isinstance(channel, int) and channel >= translator.num_channels:
+            raise ValueError(
+                f"{type(op).__name__}: channel index {channel} is out of range for translator "
+                f"{translator.name!r} with {translator.num_channels} channels."
+            )
+        stack.extend(op.children)
 
 
 def applied(

@@ -14,37 +14,13 @@ from .context import IFContext
 from .models.registry import load_model
 from .ops import Op
 from .params import APPLY, ROOT, Params, check_params, draw_call, index_params, mix_seed, op_params
-from .policy import roles_needed, run
+from .policy import check_policy, run
 from .presets import default_policy
 from .stains import tissue_fraction
 from .threads import ThreadSetting, check_threads, cpu_threads, resolve
 from .translator import Translator
 
 __all__ = ["RestainTransform"]
-
-
-def _check_policy(ops: Op, translator: Translator) -> None:
-    if not isinstance(ops, Op):
-        raise TypeError(
-            f"ops: expected a restainaug operation or policy (restainaug.ops / restainaug.policy), "
-            f"got {type(ops).__name__}."
-        )
-    missing = roles_needed(ops) - {c.role for c in translator.channels}
-    if missing:
-        raise ValueError(
-            f"ops need channel roles {sorted(missing)} that translator {translator.name!r} lacks "
-            f"(its channels: {[(c.name, c.role) for c in translator.channels]})."
-        )
-    stack = [ops]
-    while stack:
-        op = stack.pop()
-        channel = getattr(op, "channel", None)
-        if isinstance(channel, int) and channel >= translator.num_channels:
-            raise ValueError(
-                f"{type(op).__name__}: channel index {channel} is out of range for translator "
-                f"{translator.name!r} with {translator.num_channels} channels."
-            )
-        stack.extend(op.children)
 
 
 class RestainTransform(nn.Module):
@@ -129,7 +105,7 @@ class RestainTransform(nn.Module):
         translator.requires_grad_(False).eval()
         if ops is None:
             ops = default_policy(marker=translator.marker_index is not None)
-        _check_policy(ops, translator)
+        check_policy(ops, translator)
         # Stored outside the module tree: frozen generators are not the user's state.
         object.__setattr__(self, "translator", translator)
         self.ops = ops

@@ -196,3 +196,16 @@ def test_policy_roles_checked_against_translator() -> None:
         RestainTransform(model=NoMarker(), ops=RemoveMarker())
     with pytest.raises(TypeError, match="operation"):
         RestainTransform(ops=lambda x: x)  # type: ignore[arg-type]
+
+
+def test_check_policy_names_what_the_translator_lacks() -> None:
+    from restainaug.ops import ChannelAffine
+    from restainaug.policy import check_policy
+
+    check_policy(Sequential(AddConst(1.0)), NoMarker())
+    with pytest.raises(ValueError, match=r"roles \['marker'\] that translator"):
+        check_policy(Sequential(RemoveMarker()), NoMarker())
+    with pytest.raises(ValueError, match="channel index 3 is out of range"):
+        check_policy(Sequential(ChannelAffine(3, scale=2.0)), NoMarker())
+    with pytest.raises(TypeError, match="restainaug operation or policy"):
+        check_policy("default", NoMarker())  # type: ignore[arg-type]
