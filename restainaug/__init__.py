@@ -8,8 +8,9 @@ Public names:
 * `RestainTransform` - the transform for training loops (torch, numpy);
 * `RestainTransformd` - its MONAI dictionary twin (needs ``monai``);
 * `list_models`, `load_model` - the offline registry of translators;
-* `restainaug.ops`, `restainaug.policy`, `restainaug.spaces` - operations,
-  composition and parameter spaces for custom policies;
+* `restainaug.ops`, `restainaug.policy`, `restainaug.presets`, `restainaug.spaces` -
+  operations, composition, the named policies and parameter spaces for custom policies;
+* `restainaug.params` - the params of a draw: their keys, drawing, seeds and JSON form;
 * `restainaug.adapters` - torchvision, kornia and StarDist adapters.
 """
 
