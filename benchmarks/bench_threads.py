@@ -12,7 +12,8 @@ every barrier. This script measures what `restainaug.threads` changes, in one ru
   the behaviour before the policy); and the transform with torch set to one thread; HED jitter
   (scikit-image, single-threaded numpy) as the reference of each condition;
 * per training step (`restainaug.train.Trainer.train_step`, model size ``fast``, random
-  patches): ``run.threads: auto`` (`AdaptiveThreads`, the default), torch's default count,
+  patches): ``run.threads: auto`` (`AdaptiveThreads`, the default: its first timed steps
+  include its first exploration, a few steps on the slower count), torch's default count,
   and one thread.
 
 Rounds interleave the methods of a condition. Ratios are to HED jitter's median in the same
@@ -109,15 +110,18 @@ def train_steps(repeats: int, patch: int, batch: int, default_threads: int) -> d
             start = time.perf_counter()
             with cpu_threads(count()):
                 trainer.train_step(ihc, if_)
+            seconds = time.perf_counter() - start
+            if count == policy.count:
+                policy.record(seconds)
             if i:  # the first round warms up
-                times[name].append(time.perf_counter() - start)
+                times[name].append(seconds)
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per tile method")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps per setting")
+    parser.add_argument("--steps", type=int, default=12, help="timed training steps per setting")
     parser.add_argument("--load", type=int, default=bt.cpu_count(), help="busy processes")
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--patch", type=int, default=128, help="training patch side")

@@ -15,8 +15,8 @@ threads against 51-61 ms with one. Two policies avoid that:
   duration of a call and restores torch's setting afterwards.
 * `AdaptiveThreads` (used by ``restainaug train`` with ``run.threads: auto``): a training
   step is large enough for threads to pay off on an idle machine, so the count is measured
-  instead: every 30 seconds, a short probe (small convolutions) is timed on one thread and
-  on torch's setting, and the faster count is used until the next probe.
+  instead: now and then a few steps run on one thread and on torch's setting, interleaved,
+  and the faster count is used until the next exploration.
 
 Examples:
     >>> threads_for(256 * 256, limit=8)
@@ -34,14 +34,12 @@ Examples:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
 __all__ = ["PIXELS_PER_THREAD", "AdaptiveThreads", "ThreadSetting", "cpu_threads", "threads_for"]
 
@@ -103,80 +101,74 @@ def cpu_threads(n: int | None) -> Iterator[None]:
 
 
 class AdaptiveThreads:
-    """Measured thread count for a long CPU loop (a training run).
+    """Measured thread count for a loop of similar steps (a training run).
 
-    Every ``every`` seconds, `count` times ``repeats`` small convolutions on one thread, then
-    on ``max_threads``, and returns the faster count; between probes it returns the last
-    choice. On an idle machine several threads win; when other processes keep the cores
-    busy, multi-threaded barriers stall and one thread wins. The several-thread run stops as
-    soon as it has lost (one stalled barrier can cost tens of milliseconds), so a probe
-    costs about twice the one-thread run: a few tens of milliseconds.
-
-    A probe sums many short calls instead of taking the median of a few: under load a short
-    call sometimes runs while both cores happen to be free, so single calls mislead.
+    Call `count` before each step and `record` with its duration after it. The policy
+    explores now and then: it runs ``trials`` steps on the other count (one thread, or
+    ``max_threads``), interleaved with as many on the current one, and keeps the faster
+    (several threads must be 20 % faster than one: a near tie goes to one thread). It times
+    the real steps because a small stand-in misleads: on an idle 2-core machine a small
+    convolution gains little from a second thread where a training step gains 1.6x, and
+    under load a short probe now and then runs while both cores happen to be free.
+    Explorations come right after the first step, then 5, 10, 20 ... s later, at most every
+    ``every`` seconds; each costs ``trials`` steps on the slower count.
 
     Args:
         max_threads: the largest count tried; torch's setting when the policy is made.
-        every: seconds between probes.
-        repeats: timed calls per candidate and probe.
+        every: the most seconds between explorations.
+        trials: steps per count and exploration (the fastest counts).
         clock: time source (for tests).
 
     Examples:
-        >>> policy = AdaptiveThreads(max_threads=1)
-        >>> policy.count()
-        1
+        >>> policy = AdaptiveThreads(max_threads=2)
+        >>> counts = []
+        >>> for seconds in (9.0, 1.0, 2.0, 1.0, 2.0, 2.0):  # one thread is faster here
+        ...     counts.append(policy.count())
+        ...     policy.record(seconds)
+        >>> counts
+        [2, 1, 2, 1, 2, 1]
     """
 
     def __init__(
         self,
         max_threads: int | None = None,
         every: float = 30.0,
-        repeats: int = 20,
+        trials: int = 2,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.max_threads = int(max_threads or torch.get_num_threads())
         if self.max_threads < 1:
             raise ValueError(f"max_threads: expected a positive int, got {max_threads!r}.")
-        if not every > 0 or repeats < 1:
-            raise ValueError(f"every must be > 0 and repeats >= 1, got {every!r}, {repeats!r}.")
-        self.every, self.repeats, self._clock = float(every), int(repeats), clock
+        if not every > 0 or trials < 1:
+            raise ValueError(f"every must be > 0 and trials >= 1, got {every!r}, {trials!r}.")
+        self.every, self.trials, self._clock = float(every), int(trials), clock
         self.choice = self.max_threads
+        self._warm = False  # the first step (allocations, caches) is not timed
+        self._plan: list[int] = []
+        self._times: dict[int, list[float]] = {}
         self._next = float("-inf")
-        self._wins = 0
-        self._x = torch.rand(1, 16, 96, 96, generator=torch.Generator().manual_seed(0))
-        self._w = torch.rand(16, 16, 3, 3, generator=torch.Generator().manual_seed(1)) / 144
-
-    def _run(self, n: int, limit: float = math.inf) -> float:
-        """Seconds for ``repeats`` calls on ``n`` threads (stopping once past ``limit``)."""
-        with cpu_threads(n), torch.no_grad():
-            F.conv2d(self._x, self._w, padding=1)  # warm the thread pool
-            start = self._clock()
-            elapsed = 0.0
-            for _ in range(self.repeats):
-                F.conv2d(F.conv2d(self._x, self._w, padding=1), self._w, padding=1)
-                elapsed = self._clock() - start
-                if elapsed >= limit:
-                    break
-        return elapsed
-
-    def probe(self) -> int:
-        """Measure now and return the count to use until the next probe.
-
-        One lost probe switches to one thread; switching back takes two won probes in a row,
-        since under load a short probe now and then runs while both cores happen to be free.
-        """
-        if self.max_threads > 1:
-            # Threads must earn their keep: several must be 20 % faster than one.
-            limit = 0.8 * self._run(1)
-            won = self._run(self.max_threads, limit) < limit
-            self._wins = self._wins + 1 if won else 0
-            keep = self.choice == self.max_threads or self._next == float("-inf")
-            self.choice = self.max_threads if won and (keep or self._wins >= 2) else 1
-        self._next = self._clock() + self.every
-        return self.choice
+        self._explorations = 0
 
     def count(self) -> int:
-        """The count to use now (probing when the last probe is ``every`` seconds old)."""
-        if self._clock() >= self._next:
-            return self.probe()
-        return self.choice
+        """The thread count for the next step."""
+        if self.max_threads == 1:
+            return 1
+        if self._warm and not self._plan and self._clock() >= self._next:
+            other = 1 if self.choice > 1 else self.max_threads
+            self._plan = [other, self.choice] * self.trials
+            self._times = {other: [], self.choice: []}
+        return self._plan[0] if self._plan else self.choice
+
+    def record(self, seconds: float) -> None:
+        """The duration of the step just run on the count `count` gave."""
+        if not self._warm:
+            self._warm = True
+            return
+        if not self._plan:
+            return
+        self._times[self._plan.pop(0)].append(float(seconds))
+        if not self._plan:
+            one, many = min(self._times[1]), min(self._times[self.max_threads])
+            self.choice = self.max_threads if many < 0.8 * one else 1
+            self._next = self._clock() + min(self.every, 5.0 * 2**self._explorations)
+            self._explorations += 1

@@ -101,51 +101,55 @@ def test_bad_thread_settings_are_refused(threads: object, error: type) -> None:
         RestainTransform("optical", threads=threads)  # type: ignore[arg-type]
 
 
-class _FakeClock:
-    """Time per reading: 0.1 on one thread; on several, 1.0 (a loaded machine) or 0.01."""
-
-    def __init__(self, loaded: bool) -> None:
-        self.now, self.loaded = 0.0, loaded
-
-    def __call__(self) -> float:
-        if torch.get_num_threads() == 1:
-            self.now += 0.1
-        else:
-            self.now += 1.0 if self.loaded else 0.01
-        return self.now
+def _steps(policy: AdaptiveThreads, seconds: dict[int, float], n: int) -> list[int]:
+    """Run ``n`` steps that take ``seconds[count]``; the counts the policy chose."""
+    counts = []
+    for _ in range(n):
+        counts.append(policy.count())
+        policy.record(seconds[counts[-1]])
+    return counts
 
 
-@pytest.mark.parametrize(("loaded", "expected"), [(True, 1), (False, 2)])
-def test_adaptive_threads_picks_the_faster_count(
-    two_threads: None, loaded: bool, expected: int
-) -> None:
-    clock = _FakeClock(loaded)
-    policy = AdaptiveThreads(max_threads=2, every=100.0, repeats=3, clock=clock)
-    assert policy.count() == expected
-    assert torch.get_num_threads() == 2
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [({1: 1.0, 2: 0.6}, 2), ({1: 1.0, 2: 1.5}, 1), ({1: 1.0, 2: 0.9}, 1)],  # a near tie: 1
+)
+def test_adaptive_threads_keeps_the_faster_count(seconds: dict[int, float], expected: int) -> None:
+    policy = AdaptiveThreads(max_threads=2, clock=lambda: 0.0)
+    counts = _steps(policy, seconds, 8)
+    # The first step on torch's setting (untimed), then 1, 2, 1, 2, then the choice.
+    assert counts[:5] == [2, 1, 2, 1, 2]
+    assert counts[5:] == [expected] * 3
+    assert policy.choice == expected
 
 
-def test_adaptive_threads_stops_a_losing_run_early(two_threads: None) -> None:
-    clock = _FakeClock(loaded=True)
-    policy = AdaptiveThreads(max_threads=2, repeats=50, clock=clock)
-    one = policy._run(1)
-    assert one == pytest.approx(5.0)  # 50 calls of 0.1
-    assert policy._run(2, limit=0.8 * one) < 5.0  # stopped after the first slow reading
+def test_adaptive_threads_explores_again_when_due_and_follows_the_load() -> None:
+    now = [0.0]
+    policy = AdaptiveThreads(max_threads=2, every=50.0, trials=1, clock=lambda: now[0])
+    loaded, quiet = {1: 1.0, 2: 3.0}, {1: 1.0, 2: 0.5}
+    assert _steps(policy, loaded, 3) == [2, 1, 2]  # untimed first step, then one of each
+    assert _steps(policy, quiet, 3) == [1, 1, 1]  # not due: the next comes 5 s later
+    now[0] = 6.0
+    assert _steps(policy, quiet, 3) == [2, 1, 2]  # explores, several threads win
+    now[0] = 14.0
+    assert _steps(policy, loaded, 2) == [2, 2]  # not due: 10 s after the second
+    now[0] = 17.0
+    assert _steps(policy, loaded, 3) == [1, 2, 1]
+    now[0] = 17.0 + 19.0
+    assert _steps(policy, quiet, 1) == [1]  # 20 s after the third
+    now[0] = 17.0 + 21.0 + 50.0
+    assert _steps(policy, quiet, 3) == [2, 1, 2]  # at most every 50 s
 
 
-def test_adaptive_threads_probes_again_only_when_due(two_threads: None) -> None:
-    clock = _FakeClock(loaded=True)
-    policy = AdaptiveThreads(max_threads=2, every=50.0, repeats=3, clock=clock)
-    assert policy.count() == 1
-    clock.loaded = False  # the load went away
-    assert policy.count() == 1  # not due yet
-    clock.now += 60.0
-    assert policy.count() == 1  # one won probe is not enough to go back to several threads
-    clock.now += 60.0
-    assert policy.count() == 2
-    clock.loaded = True
-    clock.now += 60.0
-    assert policy.count() == 1  # one lost probe is
+def test_adaptive_threads_with_one_thread_never_explores() -> None:
+    policy = AdaptiveThreads(max_threads=1)
+    assert _steps(policy, {1: 1.0}, 4) == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [({"every": 0}, "every"), ({"trials": 0}, "trials")])
+def test_adaptive_threads_refuses_bad_settings(kwargs: dict, name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        AdaptiveThreads(max_threads=2, **kwargs)
 
 
 @pytest.mark.parametrize("value", ["auto", 2, None])

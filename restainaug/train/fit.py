@@ -237,11 +237,14 @@ def _fit(
     adaptive = r.threads == "auto" and not r.deterministic and dist.device.type == "cpu"
     threads = AdaptiveThreads() if adaptive else None
     for batch in batches:
+        start = time.perf_counter()
         with cpu_threads(threads.count() if threads is not None else None):
             losses = trainer.train_step(
                 batch["ihc"], batch["if"], batch.get("pair_ihc"), batch.get("pair_if")
             )
         now = time.perf_counter()
+        if threads is not None:
+            threads.record(now - start)
         times.append(now - tick)
         tick = now
         step = trainer.step
