@@ -110,12 +110,12 @@ class AdaptiveThreads:
     the real steps because a small stand-in misleads: on an idle 2-core machine a small
     convolution gains little from a second thread where a training step gains 1.6x, and
     under load a short probe now and then runs while both cores happen to be free.
-    Explorations come right after the first step, then 5, 10, 20 ... s later, at most every
-    ``every`` seconds; each costs ``trials`` steps on the slower count.
+    Explorations come right after the first step, then every ``every`` seconds; each costs
+    ``trials`` steps on the slower count (under load on 2 cores, about 5 % of the time).
 
     Args:
         max_threads: the largest count tried; torch's setting when the policy is made.
-        every: the most seconds between explorations.
+        every: seconds between explorations.
         trials: steps per count and exploration (the fastest counts).
         clock: time source (for tests).
 
@@ -147,7 +147,6 @@ class AdaptiveThreads:
         self._plan: list[int] = []
         self._times: dict[int, list[float]] = {}
         self._next = float("-inf")
-        self._explorations = 0
 
     def count(self) -> int:
         """The thread count for the next step."""
@@ -170,5 +169,4 @@ class AdaptiveThreads:
         if not self._plan:
             one, many = min(self._times[1]), min(self._times[self.max_threads])
             self.choice = self.max_threads if many < 0.8 * one else 1
-            self._next = self._clock() + min(self.every, 5.0 * 2**self._explorations)
-            self._explorations += 1
+            self._next = self._clock() + self.every

@@ -128,17 +128,13 @@ def test_adaptive_threads_explores_again_when_due_and_follows_the_load() -> None
     policy = AdaptiveThreads(max_threads=2, every=50.0, trials=1, clock=lambda: now[0])
     loaded, quiet = {1: 1.0, 2: 3.0}, {1: 1.0, 2: 0.5}
     assert _steps(policy, loaded, 3) == [2, 1, 2]  # untimed first step, then one of each
-    assert _steps(policy, quiet, 3) == [1, 1, 1]  # not due: the next comes 5 s later
-    now[0] = 6.0
+    assert _steps(policy, quiet, 3) == [1, 1, 1]  # not due: the next comes 50 s later
+    now[0] = 51.0
     assert _steps(policy, quiet, 3) == [2, 1, 2]  # explores, several threads win
-    now[0] = 14.0
-    assert _steps(policy, loaded, 2) == [2, 2]  # not due: 10 s after the second
-    now[0] = 17.0
-    assert _steps(policy, loaded, 3) == [1, 2, 1]
-    now[0] = 17.0 + 19.0
-    assert _steps(policy, quiet, 1) == [1]  # 20 s after the third
-    now[0] = 17.0 + 21.0 + 50.0
-    assert _steps(policy, quiet, 3) == [2, 1, 2]  # at most every 50 s
+    now[0] = 100.0
+    assert _steps(policy, loaded, 2) == [2, 2]  # not due
+    now[0] = 102.0
+    assert _steps(policy, loaded, 3) == [1, 2, 1]  # explores, one thread wins
 
 
 def test_adaptive_threads_with_one_thread_never_explores() -> None:

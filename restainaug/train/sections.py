@@ -189,9 +189,10 @@ class RunConfig:
             CPU), ``"bf16"``, ``"fp16"`` or ``"none"``.
         deterministic: ask torch for deterministic algorithms (exact resume on GPU too,
             slower there).
-        threads: torch CPU threads per process during training steps: ``"auto"`` measures
-            every 30 s whether torch's setting or one thread is faster (one wins when other
-            processes keep the cores busy; see `restainaug.threads.AdaptiveThreads`), an int
+        threads: torch CPU threads per process during training steps: ``"auto"`` times a few
+            steps on torch's setting and on one thread every 30 s
+            and trains on the faster (one wins when other processes keep the cores busy;
+            see `restainaug.threads.AdaptiveThreads`), an int
             fixes the count, ``None`` leaves torch's setting. Bitwise-exact reruns and
             resumes on the CPU need a fixed count (``deterministic`` fixes ``"auto"`` to
             torch's setting).
