@@ -122,7 +122,7 @@ def stardist_rows(steps: int, workers: list[int], seed: int = 0) -> list[dict]:
             rng = np.random.default_rng(seed)
             augment = ex.flips(rng)
             if mode != "none":
-                augment = ex.restain("default", 0.5, seed, augment)
+                augment = ex.restain("default", "default", 0.5, seed, augment)
             with tempfile.TemporaryDirectory() as tmp:
                 model = StarDist2D(ex.config(preset, epochs=2), name="m", basedir=tmp)
                 clock = Clock()
