@@ -24,6 +24,8 @@ several models and always includes ``optical``. The package, one idea per module
 * `restainaug.evaluation.scoring` - `evaluate`, `reference`, `compare`;
 * `restainaug.evaluation.report` - `FieldScores` rows and the `EvalReport` that holds them;
 * `restainaug.evaluation.metrics` - the metrics, on plain numpy arrays;
+* `restainaug.evaluation.points` - `point_detection`: predicted nuclei scored at nucleus
+  centre points (detection F1, recall of marker-positive and negative nuclei);
 * `restainaug.evaluation.realism` - do re-stained nuclei look real (needs scikit-learn).
 
 Every name listed below is importable from here.
@@ -32,6 +34,7 @@ Every name listed below is importable from here.
 from __future__ import annotations
 
 from .fields import EvalField
+from .points import PointScores, point_detection
 from .report import METRICS, REFERENCE, EvalReport, FieldScores
 from .scoring import compare, evaluate, reference
 from .sources import deepliif_fields, folder_fields, load_fields, point_fields, synth_fields
@@ -42,11 +45,13 @@ __all__ = [
     "EvalField",
     "EvalReport",
     "FieldScores",
+    "PointScores",
     "compare",
     "deepliif_fields",
     "evaluate",
     "folder_fields",
     "load_fields",
+    "point_detection",
     "point_fields",
     "reference",
     "synth_fields",
