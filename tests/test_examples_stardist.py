@@ -146,3 +146,41 @@ def test_deepliif_setting_pairs_registered_tiles(shared_data: Path) -> None:
     assert np.array_equal(fold1.train[0][0], field.hematoxylin[:h, w:])
     for image, labels in fold0.test + fold0.train:
         assert image.shape[:2] == labels.shape and labels.dtype == np.int32
+
+
+@pytest.mark.shared_data
+def test_bcdata_setting_trains_on_deepliif_and_tests_at_bcdata_points(shared_data: Path) -> None:
+    sys.path.insert(0, str(EXAMPLE))
+    import stardist_data
+
+    from restainaug.data.points import read_points
+
+    (setting,) = stardist_data.bcdata(shared_data)
+    assert setting.name == "deepliif-bcdata" and not setting.ref_train
+    assert len(setting.train) == 8  # every quadrant of both DeepLIIF fields
+    assert len(setting.test) == len(setting.test_points) == 26
+    xy, positive = read_points(shared_data / "bcdata_ki67" / "points" / "0.csv")
+    first_xy, first_pos = setting.test_points[0]
+    assert np.array_equal(first_xy, xy) and np.array_equal(first_pos, positive)
+    assert sum(int(p.sum()) for _, p in setting.test_points) == 1371  # positive points
+
+
+def test_point_scored_results_keep_their_recalls_in_files_and_tables(tmp_path: Path) -> None:
+    ex = _module()
+    rows = [
+        {"setting": "s", "arm": "none", "seed": 0, "steps": 5, "policy": "", "p": "",
+         "f1": 0.5, "precision": 0.4, "recall": 0.6, "recall_positive": 0.3,
+         "recall_negative": 0.8, "train_s": 1.0, "s_per_step": 0.2},
+        {"setting": "s", "arm": "restain", "seed": 0, "steps": 5, "policy": "nuclear", "p": 0.8,
+         "f1": 0.6, "precision": 0.5, "recall": 0.7, "recall_positive": 0.6,
+         "recall_negative": 0.8, "train_s": 1.0, "s_per_step": 0.2},
+    ]  # fmt: skip
+    older = {k: v for k, v in rows[0].items() if k not in ex.POINT_KEYS}
+    path = tmp_path / "results.csv"
+    ex.write_csv(path, [older, *rows])  # a file with rows from before the recall columns
+    back = ex.read_results(path)
+    assert back[0]["recall_positive"] == "" and back[2]["recall_positive"] == 0.6
+    table = ex.markdown(ex.summarise(back[1:]), "t")
+    assert "recall, positive" in table
+    assert "| 0.300 | 0.800 |" in table and "| 0.600 | 0.800 |" in table
+    assert "recall, positive" not in ex.markdown(ex.summarise([back[0]]), "t")

@@ -13,6 +13,11 @@ for the in-domain reference arm, training and validation fields in the target st
   field (about 505x505 once registered) is cut into four quadrants; fold 0 trains on
   quadrants 0 and 3 of every field and tests on 1 and 2, fold 1 the other way round, so no
   test tissue is seen in training.
+* ``bcdata``: leave one lab out: train on the hematoxylin-only panels of every DeepLIIF
+  quadrant (as above), test on the 26 Ki67 fields of BCData, another lab, scanner and tissue,
+  scored at their nucleus centre points (`restainaug.evaluation.point_detection`: detection
+  F1, and the recall of Ki67-positive and negative nuclei). BCData has no masks, so there is
+  no in-domain reference arm.
 * ``folders``: your own images and instance labels, paired by name.
 """
 
@@ -25,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from restainaug.data import pair_folders, read_deepliif, read_image, read_labels
+from restainaug.data.points import read_points
 from restainaug.synth import SynthConfig, synthesize
 
 Fields = list[tuple[np.ndarray, np.ndarray]]
@@ -41,6 +47,8 @@ class Setting:
         ref_train, ref_val: target-stain fields for the in-domain reference arm (empty when
             there are none).
         notes: what the source and target stains are, for the report.
+        test_points: per test field, its nucleus centre points ``(xy, positive)``; when given,
+            the test fields are scored at these points (their labels are unused).
     """
 
     name: str
@@ -50,6 +58,7 @@ class Setting:
     ref_train: Fields = field(default_factory=list)
     ref_val: Fields = field(default_factory=list)
     notes: str = ""
+    test_points: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 def _synth(n: int, size: int, marker: str, seed: int) -> Fields:
@@ -120,6 +129,38 @@ def deepliif(shared_data: str | os.PathLike[str]) -> list[Setting]:
             )
         )
     return settings
+
+
+def bcdata(shared_data: str | os.PathLike[str]) -> list[Setting]:
+    """Train on every DeepLIIF quadrant's hematoxylin-only panel, test on BCData at points."""
+    folder = Path(shared_data) / "deepliif" / "train"
+    paths = sorted(folder.glob("*.png"))
+    bc = Path(shared_data) / "bcdata_ki67"
+    images = sorted((bc / "images").glob("*.png"))
+    if not paths or not images:
+        raise ValueError(f"bcdata: needs DeepLIIF images in {folder} and BCData in {bc}.")
+    train: Fields = []
+    for path in paths:
+        f = read_deepliif(path, register=True)
+        for h, lab in zip(_quadrants(f.hematoxylin), _quadrants(f.labels), strict=True):
+            train.append((np.ascontiguousarray(h), np.ascontiguousarray(lab).astype(np.int32)))
+    test: Fields = []
+    points = []
+    for image in images:
+        rgb = read_image(image)[..., :3]
+        test.append((rgb, np.zeros(rgb.shape[:2], np.int32)))
+        points.append(read_points(bc / "points" / f"{image.stem}.csv"))
+    return [
+        Setting(
+            name="deepliif-bcdata",
+            train=train,
+            val=train,
+            test=test,
+            notes="train: DeepLIIF hematoxylin-only panels (one lab); test: BCData Ki67 IHC "
+            "(another lab), scored at its nucleus centre points",
+            test_points=points,
+        )
+    ]
 
 
 def _read(images: str | os.PathLike[str], labels: str | os.PathLike[str]) -> Fields:

@@ -22,7 +22,9 @@ fields (2,105 to 421). ``--policy default --p 0.5`` gives the transform's own de
 
 Settings (``--setting``): ``synthetic`` (membrane-marker -> nuclear-marker synthetic fields),
 ``deepliif`` (hematoxylin-only -> Ki67 panels of the DeepLIIF fields, two folds; needs
-``--shared-data``), or your own folders (``--images --labels --test-images --test-labels``).
+``--shared-data``), ``bcdata`` (DeepLIIF hematoxylin-only panels -> BCData Ki67 fields of
+another lab, scored at nucleus centre points; needs ``--shared-data``), or your own folders
+(``--images --labels --test-images --test-labels``).
 
     python examples/stardist/train_stardist.py --preset quick            # ~20 min on 2 cores
     python examples/stardist/train_stardist.py --preset full --out results/stardist-synthetic
@@ -55,6 +57,7 @@ import numpy as np
 
 ARMS = ("none", "hed", "restain", "insilico", "optical", "reference")
 MIN_GAP = 0.05  # F1 by which the reference must beat `none` for "gap closed" to be given
+POINT_KEYS = ("recall_positive", "recall_negative")  # settings scored at points only
 Augmenter = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -172,9 +175,17 @@ def config(preset: Preset, epochs: int | None = None) -> Any:
 
 
 def train_and_test(
-    train: list, val: list, test: list, augment: Augmenter | None, preset: Preset, seed: int
+    train: list,
+    val: list,
+    test: list,
+    augment: Augmenter | None,
+    preset: Preset,
+    seed: int,
+    points: list | None = None,
 ) -> dict[str, float]:
-    """Train one StarDist model; F1/precision/recall at IoU 0.5 on ``test``."""
+    """Train one StarDist model; F1/precision/recall at IoU 0.5 on ``test``, or at the nucleus
+    centre ``points`` of the test fields when given (then also the recall of marker-positive
+    and negative nuclei)."""
     import keras
     from stardist.matching import matching_dataset
     from stardist.models import StarDist2D
@@ -192,13 +203,26 @@ def train_and_test(
             xv, yv, save_to_json=False, predict_kwargs={"show_tile_progress": False}
         )
         pred = [model.predict_instances(im, show_tile_progress=False)[0] for im in xt]
+    timing = {"train_s": seconds, "s_per_step": seconds / preset.steps}
+    if points:
+        from restainaug.evaluation import PointScores, point_detection
+
+        scored = zip(pred, points, strict=True)
+        s = sum((point_detection(p, xy, pos) for p, (xy, pos) in scored), PointScores())
+        return {
+            "f1": s.f1,
+            "precision": s.precision,
+            "recall": s.recall,
+            "recall_positive": s.recall_positive,
+            "recall_negative": s.recall_negative,
+            **timing,
+        }
     stats = matching_dataset(yt, pred, thresh=0.5, show_progress=False)
     return {
         "f1": float(stats.f1),
         "precision": float(stats.precision),
         "recall": float(stats.recall),
-        "train_s": seconds,
-        "s_per_step": seconds / preset.steps,
+        **timing,
     }
 
 
@@ -265,7 +289,9 @@ def run(args: argparse.Namespace, preset: Preset, settings: list, out: Path, wor
                     )
                 elif arm == "reference":
                     train, val = setting.ref_train, setting.ref_val
-                scores = train_and_test(train, val, setting.test, augment, preset, seed)
+                scores = train_and_test(
+                    train, val, setting.test, augment, preset, seed, setting.test_points
+                )
                 row = {
                     "setting": setting.name,
                     "arm": arm,
@@ -315,13 +341,16 @@ def read_results(path: Path) -> list[dict[str, Any]]:
         r["seed"], r["steps"] = int(r["seed"]), int(r["steps"])
         for key in ("f1", "precision", "recall", "train_s", "s_per_step"):
             r[key] = float(r[key])
+        for key in POINT_KEYS:  # only point-scored settings have them
+            r[key] = float(r[key]) if r.get(key, "") != "" else ""
     return rows
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        fields = list(dict.fromkeys(k for r in rows for k in r))  # older files lack some
+        writer = csv.DictWriter(fh, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
@@ -349,6 +378,9 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             values = np.array([r[key] for r in rs])
             entry[key] = round(float(values.mean()), 4)
             entry[f"{key}_sd"] = round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4)
+        for key in POINT_KEYS:
+            values = np.array([r[key] for r in rs if r.get(key, "") != ""], float)
+            entry[key] = round(float(values.mean()), 4) if len(values) else ""
         gap = mean.get("reference", np.nan) - mean.get("none", np.nan)
         # A share of a gap smaller than the noise between seeds means nothing: none then.
         closed = (mean[arm] - mean.get("none", np.nan)) / gap if gap >= MIN_GAP else np.nan
@@ -372,12 +404,18 @@ def print_table(summary: list[dict[str, Any]]) -> None:
 
 
 def markdown(summary: list[dict[str, Any]], title: str) -> str:
-    """The summary as a Markdown table (mean ± standard deviation over runs)."""
-    lines = [f"**{title}**", "", "| arm | runs | F1 | precision | recall | gap closed |"]
-    lines.append("|---|---:|---:|---:|---:|---:|")
+    """The summary as a Markdown table (mean ± standard deviation over runs); settings scored
+    at points add the mean recall of marker-positive and negative nuclei."""
+    points = any(e.get(k, "") != "" for e in summary for k in POINT_KEYS)
+    extra = " recall, positive | recall, negative |" if points else ""
+    lines = [f"**{title}**", "", f"| arm | runs | F1 | precision | recall | gap closed |{extra}"]
+    lines.append("|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if points else ""))
     for e in summary:
         cells, closed = _cells(e)
-        lines.append(f"| `{e['arm']}` | {e['runs']} | {' | '.join(cells)} | {closed} |")
+        row = f"| `{e['arm']}` | {e['runs']} | {' | '.join(cells)} | {closed} |"
+        if points:
+            row += "".join(f" {e[k]:.3f} |" if e.get(k, "") != "" else " - |" for k in POINT_KEYS)
+        lines.append(row)
     return "\n".join(lines) + "\n"
 
 
@@ -405,7 +443,7 @@ def bar_chart(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--setting", choices=("synthetic", "deepliif"), default="synthetic")
+    ap.add_argument("--setting", choices=("synthetic", "deepliif", "bcdata"), default="synthetic")
     ap.add_argument("--preset", choices=tuple(PRESETS), default="quick")
     ap.add_argument("--smoke", action="store_true", help="tiny run for CI (= --preset smoke)")
     ap.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
@@ -466,6 +504,11 @@ def main(argv: list[str] | None = None) -> int:
         ref = (args.reference_images, args.reference_labels) if args.reference_images else None
         settings = data.folders(*own, reference=ref)
         title = "your data"
+    elif args.setting == "bcdata":
+        if not args.shared_data:
+            sys.exit("--setting bcdata needs --shared-data (holding deepliif/, bcdata_ki67/).")
+        settings = data.bcdata(args.shared_data)
+        title = "DeepLIIF hematoxylin-only -> BCData Ki67 IHC (another lab), at points"
     elif args.setting == "deepliif":
         if not args.shared_data:
             sys.exit("--setting deepliif needs --shared-data (the folder holding deepliif/).")
