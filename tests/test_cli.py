@@ -93,3 +93,34 @@ def test_train_resume_a_moved_run_then_export(
     card = moved / "export" / "tiny.json"
     assert f"restainaug export: wrote {card} and tiny.safetensors" in capsys.readouterr().out
     assert json.loads(card.read_text())["licence"] == "CC0-1.0"
+
+
+@pytest.mark.parametrize(
+    ("command", "target", "hint"),
+    [
+        ("synth", "restainaug.synth.dataset.write_dataset", "run the same command again"),
+        ("train", "restainaug.train.fit", "restainaug train --resume RUN_FOLDER"),
+        ("demo", "restainaug.demo.run_demo", None),
+    ],
+)
+def test_ctrl_c_is_one_line_with_what_to_do(
+    command: str,
+    target: str,
+    hint: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, interrupted)
+    argv = {
+        "synth": ["synth", "--out", str(tmp_path / "s"), "--n", "1", "--quiet"],
+        "train": ["train", "--synthetic", "1", "--steps", "1", "--out", str(tmp_path / "r")],
+        "demo": ["demo", "--out", str(tmp_path / "d.png")],
+    }[command]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"restainaug {command}: interrupted")
+    assert (hint in err) if hint else err.strip().endswith("interrupted.")

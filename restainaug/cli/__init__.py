@@ -15,7 +15,8 @@ Sub-commands, one module each (its options and its handler):
 
 Each sub-command module has ``HELP`` and ``DESCRIPTION`` (its lines in ``--help``),
 ``add_arguments(parser)`` and ``run(args) -> exit status``; the work itself is done by the
-library.
+library. A module may set ``ON_INTERRUPT``: what a user can do after Ctrl-C (the command then
+prints one line with it and exits with status 130 instead of a traceback).
 """
 
 from __future__ import annotations
@@ -63,3 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, ImportError) as e:
         print(f"restainaug {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = getattr(COMMANDS[args.command], "ON_INTERRUPT", None)
+        print(f"restainaug {args.command}: interrupted{'; ' + hint if hint else ''}.",
+              file=sys.stderr)  # fmt: skip
+        return 130

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
+__all__ = ["DESCRIPTION", "HELP", "ON_INTERRUPT", "add_arguments", "run"]
 
 HELP = "write re-stained variants of labelled images with their labels and a manifest"
+#: Every finished output is on disk (written atomically); a rerun skips them.
+ON_INTERRUPT = "run the same command again to resume (finished outputs are kept)"
 DESCRIPTION = (
     "Write VARIANTS re-stained copies of every image in --images, with its labels "
     "from --labels copied, and a manifest from which any output can be regenerated. "
@@ -83,14 +84,6 @@ def run(args: argparse.Namespace) -> int:
                 f"if they are elsewhere; otherwise {fix}"
             )
         raise ValueError(f"{e.problem}. {fix[0].upper()}{fix[1:]}") from None
-    except KeyboardInterrupt:
-        # Every finished output is on disk (written atomically); a rerun skips them.
-        print(
-            "restainaug generate: interrupted; run the same command again to resume "
-            "(finished outputs are kept).",
-            file=sys.stderr,
-        )
-        return 130
     manifest = json.loads(path.read_text())
     if manifest["complete"]:
         print(f"restainaug generate: {len(manifest['outputs'])} outputs in {path.parent}")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["DESCRIPTION", "HELP", "add_arguments", "marker_level", "run"]
+__all__ = ["DESCRIPTION", "HELP", "ON_INTERRUPT", "add_arguments", "marker_level", "run"]
 
 HELP = "write a labelled synthetic data set (images/, labels/, if/, manifest.json)"
+#: Finished fields are on disk; a rerun with the same --out skips them.
+ON_INTERRUPT = "run the same command again to resume (finished fields are kept)"
 DESCRIPTION = None
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 
-__all__ = ["DESCRIPTION", "HELP", "add_arguments", "overrides", "run"]
+__all__ = ["DESCRIPTION", "HELP", "ON_INTERRUPT", "add_arguments", "overrides", "run"]
 
 HELP = "fit IHC <-> IF generators (CycleGAN) on unpaired IHC and IF images"
+ON_INTERRUPT = "continue from the last checkpoint with: restainaug train --resume RUN_FOLDER"
 DESCRIPTION = (
     "Fit IHC <-> IF generators. Settings come from --config (JSON or YAML), then the "
     "shortcuts below, then --set section.field=value overrides (which win). Under "
