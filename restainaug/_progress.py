@@ -29,16 +29,20 @@ def progress(items: Iterable[T], total: int, desc: str, enabled: bool = True) ->
         yield from tqdm(items, total=total, desc=desc, unit="it")
         return
     start = last = time.perf_counter()
-    done = 0
-    for item in items:
-        yield item
-        done += 1
-        now = time.perf_counter()
-        if now - last > 0.5 or done == total:
-            rate = done / max(now - start, 1e-9)
-            left = (total - done) / rate if rate > 0 else 0.0
-            sys.stderr.write(f"\r{desc}: {done}/{total} ({rate:.1f}/s, {left:.0f} s left)")
-            sys.stderr.flush()
-            last = now
-    if done:
-        sys.stderr.write("\n")
+    done, shown = 0, False
+    try:
+        for item in items:
+            yield item
+            done += 1
+            now = time.perf_counter()
+            if now - last > 0.5 or done == total:
+                rate = done / max(now - start, 1e-9)
+                left = (total - done) / rate if rate > 0 else 0.0
+                sys.stderr.write(f"\r{desc}: {done}/{total} ({rate:.1f}/s, {left:.0f} s left)")
+                sys.stderr.flush()
+                last, shown = now, True
+    finally:
+        # Also when the caller stops early (Ctrl-C, an error): end the progress line, so
+        # that what is printed next starts on a line of its own.
+        if shown:
+            sys.stderr.write("\n")
