@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..threads import check_threads
+
 # The sections lived here; still importable from this module.
 from .sections import SIZES as SIZES
 from .sections import DataConfig as DataConfig
@@ -138,9 +140,10 @@ class TrainConfig:
             raise bad("optim.lr", "a positive number", o.lr)
         if o.identity not in ("auto", "same", "optical", "none"):
             raise bad("optim.identity", "'auto', 'same', 'optical' or 'none'", o.identity)
-        if r.threads is not None and r.threads != "auto":
-            if isinstance(r.threads, bool) or not isinstance(r.threads, int) or r.threads < 1:
-                raise bad("run.threads", "'auto', an int >= 1 or null", r.threads)
+        try:
+            check_threads(r.threads, "run.threads")
+        except (TypeError, ValueError):
+            raise bad("run.threads", "'auto', an int >= 1 or null", r.threads) from None
         if r.amp not in ("auto", "bf16", "fp16", "none"):
             raise bad("run.amp", "'auto', 'bf16', 'fp16' or 'none'", r.amp)
         markers = ("membrane", "nuclear", "cytoplasmic", "none", "mixed")
