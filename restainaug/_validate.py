@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["TOLERANCE", "Layout", "from_batch", "labels_to_batch", "to_batch"]
+__all__ = ["TOLERANCE", "Layout", "check_probability", "from_batch", "labels_to_batch", "to_batch"]
 
 _TORCH_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 #: Float inputs may stray this far outside [0, 1] (resampling overshoot); they are clamped.
@@ -34,6 +34,17 @@ class Layout:
     batched: bool
     dtype: Any
     device: torch.device
+
+
+def check_probability(value: object, owner: str, name: str = "p") -> float:
+    """``value`` as a float if it is a number in ``[0, 1]``.
+
+    Raises:
+        ValueError: otherwise, naming ``owner`` and the argument ``name``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{owner}: {name} must be a number in [0, 1], got {value!r}.")
+    return float(value)
 
 
 def resolve_device(requested: str | torch.device | None, what: str = "device") -> torch.device:

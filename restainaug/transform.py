@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validate import Layout, from_batch, labels_to_batch, to_batch
+from ._validate import Layout, check_probability, from_batch, labels_to_batch, to_batch
 from .context import IFContext
 from .models.registry import load_model
 from .ops import Op
@@ -93,8 +93,7 @@ class RestainTransform(nn.Module):
         threads: ThreadSetting = "auto",
     ) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"RestainTransform: p must be a number in [0, 1], got {p!r}.")
+        check_probability(p, "RestainTransform")
         if not isinstance(same_on_batch, bool):
             raise TypeError(f"same_on_batch: expected a bool, got {type(same_on_batch).__name__}.")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):

@@ -19,6 +19,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
         'restainaug.adapters.kornia needs kornia: pip install "restainaug[kornia]"'
     ) from e
 
+from .._validate import check_probability
 from ..params import call_params
 from ..transform import RestainTransform
 from ._common import keywords_from_positions, wrapped_transform
@@ -85,9 +86,7 @@ class RandomRestain(IntensityAugmentationBase2D):
         restain = getattr(self, "restain", None)
         if restain is None:  # kornia's __init__ sets its gate before the transform is attached
             return
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise ValueError(f"RandomRestain: p must be a number in [0, 1], got {value!r}.")
-        restain.p = float(value)
+        restain.p = check_probability(value, "RandomRestain")
 
     def forward_parameters(self, batch_shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
         params = dict(self.restain.sample_params(batch_shape[0]))

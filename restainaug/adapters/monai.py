@@ -21,6 +21,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
         'restainaug.RestainTransformd needs MONAI: pip install "restainaug[monai]"'
     ) from e
 
+from .._validate import check_probability
 from ..params import Params
 from ..transform import RestainTransform
 from ._common import ValueRange, keywords_from_positions, wrapped_transform
@@ -97,11 +98,7 @@ class RestainTransformd(Randomizable, MapTransform):
             )
             prob = p
         if prob is not None:
-            if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
-                raise ValueError(
-                    f"RestainTransformd: prob must be a number in [0, 1], got {prob!r}."
-                )
-            kwargs["p"] = prob
+            kwargs["p"] = check_probability(prob, "RestainTransformd", "prob")
         self.value_range = ValueRange.of(value_range, "RestainTransformd")
         self.label_key = label_key
         self.transform = wrapped_transform("RestainTransformd", transform, kwargs)
