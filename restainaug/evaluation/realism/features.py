@@ -2,7 +2,9 @@
 
 `nucleus_features` describes each nucleus of an image by the columns of `FEATURES`; the
 realism classifier (`restainaug.evaluation.realism.classifier_auc`) tells real from re-stained
-nuclei by them. `glass_delta_e` measures how much an edit changes the glass around the tissue,
+nuclei by them. `context_features` describes what no edit confined to a nucleus can change
+(its surroundings and its label's shape, `CONTEXT_FEATURES`): the context floor of the realism
+score. `glass_delta_e` measures how much an edit changes the glass around the tissue,
 and `dab_stats` summarises the DAB of a group of nuclei.
 """
 
@@ -15,7 +17,15 @@ import numpy as np
 
 from ...stains import stain_matrix
 
-__all__ = ["FEATURES", "dab_stats", "glass_delta_e", "glass_mask", "nucleus_features"]
+__all__ = [
+    "CONTEXT_FEATURES",
+    "FEATURES",
+    "context_features",
+    "dab_stats",
+    "glass_delta_e",
+    "glass_mask",
+    "nucleus_features",
+]
 
 #: Colour deconvolution into hematoxylin, DAB and residual (the `optical` translator's).
 _UNMIX = np.linalg.inv(stain_matrix().numpy())
@@ -30,6 +40,15 @@ FEATURES: tuple[str, ...] = (
     "edge_gradient",
     "edge_sharpness",
     *(f"contrast_{c}" for c in "rgb"),
+)
+
+#: Names of the columns of `context_features`.
+CONTEXT_FEATURES: tuple[str, ...] = (
+    *(f"band_od_{c}" for c in "rgb"),
+    "area",
+    "eccentricity",
+    "solidity",
+    "perimeter2_area",
 )
 
 
@@ -109,6 +128,76 @@ def nucleus_features(
         feats += [g, g / max(abs(contrast.mean()), 0.02)]
         feats += list(contrast)
         out[row] = feats
+    return out
+
+
+def context_features(
+    rgb: np.ndarray, labels: np.ndarray, ids: Sequence[int] | None = None, ring: int = 3
+) -> np.ndarray:
+    """Surroundings and shape of each nucleus, one row per id: what a nuclear edit keeps.
+
+    Columns (`CONTEXT_FEATURES`): the mean optical density (OD) per RGB channel of the
+    ``ring`` pixel band around the nucleus outside every label (the nucleus dilated by
+    ``ring`` pixels, less the nucleus, restricted to label-``0`` pixels), and the label's area,
+    eccentricity, solidity and perimeter squared over area (`skimage.measure.regionprops`).
+    An edit that changes only the pixels of a nucleus leaves all of them as they were, so a
+    classifier on them sets the floor of the realism score (`RealismScores.context_auc`).
+
+    Args:
+        rgb: the image, ``uint8`` ``(H, W, 3)``.
+        labels: nucleus ids, integer ``(H, W)``, ``0`` = background.
+        ids: the nuclei to describe (default: every id present, ascending).
+        ring: width in pixels of the surrounding band.
+
+    Returns:
+        float64 array ``(len(ids), len(CONTEXT_FEATURES))``; a row of ``nan`` for an id with
+        fewer than 4 pixels or without background pixels in its band.
+
+    Raises:
+        ImportError: without scikit-image (``pip install "restainaug[eval]"``).
+
+    Examples:
+        >>> img = np.full((20, 20, 3), 230, np.uint8); img[5:12, 5:12] = (120, 90, 60)
+        >>> lab = np.zeros((20, 20), np.int32); lab[5:12, 5:12] = 1
+        >>> f = context_features(img, lab)
+        >>> f.shape == (1, len(CONTEXT_FEATURES)), float(f[0, CONTEXT_FEATURES.index("area")])
+        (True, 49.0)
+    """
+    from scipy import ndimage
+
+    try:
+        from skimage.measure import regionprops
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'context_features needs scikit-image: pip install "restainaug[eval]".'
+        ) from err
+
+    od = _od(rgb)
+    ids = np.unique(labels[labels > 0]) if ids is None else np.asarray(ids, dtype=np.int64)
+    slices = ndimage.find_objects(labels)
+    out = np.full((len(ids), len(CONTEXT_FEATURES)), np.nan)
+    h, w = labels.shape
+    for row, i in enumerate(ids):
+        sl = slices[i - 1] if 0 < i <= len(slices) else None
+        if sl is None:
+            continue
+        y0, y1 = max(sl[0].start - ring - 1, 0), min(sl[0].stop + ring + 1, h)
+        x0, x1 = max(sl[1].start - ring - 1, 0), min(sl[1].stop + ring + 1, w)
+        win = labels[y0:y1, x0:x1]
+        inside = win == i
+        if inside.sum() < 4:
+            continue
+        band = ndimage.binary_dilation(inside, iterations=ring) & ~inside & (win == 0)
+        if not band.any():
+            continue
+        (props,) = regionprops(inside.astype(np.uint8))
+        out[row, :3] = od[y0:y1, x0:x1][band].mean(0)
+        out[row, 3:] = (
+            props.area,
+            props.eccentricity,
+            props.solidity,
+            props.perimeter**2 / props.area,
+        )
     return out
 
 
