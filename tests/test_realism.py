@@ -12,8 +12,11 @@ import torch
 from restainaug.data.points import labels_from_points, read_points
 from restainaug.evaluation import EvalField, point_fields
 from restainaug.evaluation.realism import (
+    CONTEXT_FEATURES,
     FEATURES,
+    RealismScores,
     classifier_auc,
+    context_features,
     glass_delta_e,
     nucleus_features,
     realism,
@@ -52,6 +55,41 @@ def test_nucleus_features_shape_and_values() -> None:
     g = nucleus_features(img, lab, [1, 99])
     assert np.isfinite(g[0]).all() and np.isnan(g[1]).all()
     assert np.array_equal(img, before)
+
+
+def test_context_features_band_shape_and_ids() -> None:
+    img = np.full((40, 80, 3), 230, np.uint8)
+    img[:, 40:] = 150  # a dark surrounding on the right
+    img[10:20, 10:20] = img[10:20, 50:60] = (120, 90, 60)  # the same nucleus on both sides
+    lab = np.zeros((40, 80), np.int32)
+    lab[10:20, 10:20] = 1
+    lab[10:20, 50:60] = 2
+    lab[30:32, 30:31] = 3  # 2 pixels: too small
+    lab[2:7, 62:64] = 4  # a 5x2 rectangle
+    f = context_features(img, lab)
+    assert f.shape == (4, len(CONTEXT_FEATURES))
+    band = [CONTEXT_FEATURES.index(f"band_od_{c}") for c in "rgb"]
+    od = lambda v: -np.log10(v / 255.0)  # noqa: E731
+    assert (f[1, band] > f[0, band]).all()  # the dark surrounding has the higher band OD
+    assert np.allclose(f[0, band], od(230)) and np.allclose(f[1, band], od(150))
+    # A 10x10 square: area 100, equal second moments (eccentricity 0), convex, and
+    # scikit-image's perimeter of 36 (4 * (side - 1)).
+    shape = {k: f[0, CONTEXT_FEATURES.index(k)] for k in CONTEXT_FEATURES[3:]}
+    assert shape == pytest.approx(
+        {"area": 100, "eccentricity": 0, "solidity": 1, "perimeter2_area": 36**2 / 100}
+    )
+    assert np.isnan(f[2]).all() and np.isfinite(f[[0, 1, 3]]).all()
+    assert f[3, CONTEXT_FEATURES.index("eccentricity")] > 0.5
+    # Rows follow ids, as given; an absent id is a nan row; only label-0 pixels are band.
+    g = context_features(img, lab, [2, 99, 1])
+    assert np.array_equal(g[[0, 2]], f[[1, 0]]) and np.isnan(g[1]).all()
+    crowded = lab.copy()
+    crowded[7:23, 47:63][crowded[7:23, 47:63] == 0] = 5  # label 2 surrounded by label 5
+    assert np.isnan(context_features(img, crowded, [2])).all()
+    # The band is the surroundings only: changing the nucleus does not change it.
+    edited = img.copy()
+    edited[10:20, 10:20] = (200, 60, 30)
+    assert np.array_equal(context_features(edited, lab)[0, band], f[0, band])
 
 
 def test_classifier_auc_separates_and_does_not() -> None:
@@ -169,9 +207,23 @@ def test_realism_scores_on_synthetic_fields() -> None:
     scores = realism(fields, "optical", seed=0)
     assert 0.0 <= scores.added_auc <= 1.0 or math.isnan(scores.added_auc)
     assert scores.counts["added"] > 0 and "real_positive" in scores.dab
-    assert "added AUC" in scores.format_table()
+    assert 0.0 <= scores.context_auc <= 1.0
+    table = scores.format_table()
+    assert "added AUC" in table
+    assert f"context floor AUC {scores.context_auc:.3f}" in table.splitlines()[0]
     with pytest.raises(ValueError, match="both marker-positive"):
         realism([EvalField("x", np.full((8, 8, 3), 200, np.uint8), np.zeros((8, 8), np.int32))])
+
+
+def test_realism_scores_without_a_context_floor() -> None:
+    # Constructed as before the context floor: it is nan, and the table says so.
+    scores = RealismScores("m", 0.9, 0.8, 0.5, {"added": 3}, {})
+    assert math.isnan(scores.context_auc)
+    assert "context floor AUC nan" in scores.format_table()
+    assert (
+        "context floor AUC 0.750"
+        in RealismScores("m", 0.9, 0.8, 0.5, context_auc=0.75).format_table()
+    )
 
 
 def test_realism_refuses_cuda_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:

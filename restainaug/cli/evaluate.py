@@ -56,7 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--realism",
         action="store_true",
         help="also score how real re-stained nuclei look (classifier AUC of real vs added and "
-        "removed marker, DAB statistics, glass Delta E; needs scikit-learn)",
+        "removed marker, next to the context floor: the AUC of real positives vs real negatives "
+        "from their surroundings and shape alone; DAB statistics, glass Delta E; needs "
+        "scikit-learn)",
     )
     parser.add_argument(
         "--grain", type=float, default=0.0, help="--realism: MarkerToNuclei grain (e.g. 0.6)"

@@ -2,7 +2,9 @@
 
 `realism` edits the nuclei of each field (`MarkerToNuclei` adds marker, `RemoveMarker` takes
 it away), describes real and edited nuclei with `nucleus_features`, and cross-validates
-`classifier_auc` on them; the result is a `RealismScores`.
+`classifier_auc` on them; the result is a `RealismScores`. Next to them it reports the context
+floor: how well real positives and real negatives are told apart by what no edit confined to a
+nucleus can change (their surroundings and label shape, `context_features`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .features import dab_stats, glass_delta_e, nucleus_features
+from .features import context_features, dab_stats, glass_delta_e, nucleus_features
 
 if TYPE_CHECKING:
     from ...ops import Op
@@ -80,6 +82,10 @@ class RealismScores:
         glass_delta_e: mean CIEDE2000 change of glass by `RemoveMarker`.
         counts: nuclei per group (``real_positive``, ``real_negative``, ``added``, ``removed``).
         dab: `dab_stats` per group.
+        context_auc: the context floor, real positives vs real negatives over
+            `context_features` of the original image (their surroundings and label shape,
+            which an edit confined to the nucleus does not change). Where it is high, the
+            added AUC cannot go much below it; ``nan`` when not measured.
     """
 
     model: str
@@ -88,12 +94,16 @@ class RealismScores:
     glass_delta_e: float
     counts: dict[str, int] = field(default_factory=dict)
     dab: dict[str, dict[str, float]] = field(default_factory=dict)
+    context_auc: float = math.nan
 
     def format_table(self) -> str:
-        """A plain-text summary: the three scores, then DAB statistics per group."""
+        """A plain-text summary: the scores and the context floor, then DAB statistics."""
         lines = [
             f"realism of {self.model}: added AUC {self.added_auc:.3f}, removed AUC "
-            f"{self.removed_auc:.3f}, glass Delta E {self.glass_delta_e:.2f}",
+            f"{self.removed_auc:.3f}, glass Delta E {self.glass_delta_e:.2f}, context floor AUC "
+            f"{self.context_auc:.3f}",
+            "(context floor: real positives vs real negatives, from their surroundings and shape "
+            "alone)",
             f"{'nuclei':<14}{'count':>7}{'DAB mean':>10}{'DAB spread':>12}{'G-B':>8}",
         ]
         for group, stats in self.dab.items():
@@ -118,7 +128,9 @@ def realism(
     ``MarkerToNuclei(fraction=1)`` at each of the 1+, 2+ and 3+ levels in turn, the labels
     choosing the nuclei) and compared with the field's real positives; every positive nucleus
     loses its marker (``RemoveMarker``) and is compared with the real negatives. Features of
-    all fields are pooled before the classifier is cross-validated.
+    all fields are pooled before the classifier is cross-validated. The context floor
+    (``context_auc``) is the same classifier on the real positives and real negatives, over
+    `context_features` of the original image.
 
     Args:
         fields: labelled fields; those without ``positive`` or without both classes are skipped.
@@ -153,6 +165,7 @@ def realism(
     ]
     remove = _transform(translator, RemoveMarker(), seed)
     groups: dict[str, list[np.ndarray]] = {k: [] for k in _GROUPS}
+    context: dict[bool, list[np.ndarray]] = {True: [], False: []}
     delta_e: list[float] = []
     for f in fields:
         if f.positive is None:
@@ -165,6 +178,8 @@ def realism(
         removed = remove(f.ihc)
         groups["real_positive"].append(nucleus_features(f.ihc, f.labels, ids[pos]))
         groups["real_negative"].append(nucleus_features(f.ihc, f.labels, ids[~pos]))
+        context[True].append(context_features(f.ihc, f.labels, ids[pos]))
+        context[False].append(context_features(f.ihc, f.labels, ids[~pos]))
         for add in adds:  # every negative nucleus at each level
             added = add(f.ihc, labels=neg_labels)
             groups["added"].append(nucleus_features(added, f.labels, ids[~pos]))
@@ -183,6 +198,9 @@ def realism(
         glass_delta_e=float(np.mean(glass)) if glass else math.nan,
         counts={k: len(v) for k, v in feats.items()},
         dab={k: dab_stats(v) for k, v in feats.items()},
+        context_auc=classifier_auc(
+            np.concatenate(context[True]), np.concatenate(context[False]), seed=seed
+        ),
     )
 
 
