@@ -93,6 +93,12 @@ def test_train_resume_a_moved_run_then_export(
     card = moved / "export" / "tiny.json"
     assert f"restainaug export: wrote {card} and tiny.safetensors" in capsys.readouterr().out
     assert json.loads(card.read_text())["licence"] == "CC0-1.0"
+    # --out names the destination folder, where NAME.json and NAME.safetensors go.
+    assert main(["export", str(moved), "--name", "tiny", "--out", str(tmp_path / "models")]) == 0
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
+        "tiny.json",
+        "tiny.safetensors",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,8 @@ def export_run(
     Args:
         run: the run folder.
         name: the model name (letters, digits, ``-``, ``_``, ``.``).
-        out: destination folder; ``RUN/export`` by default.
+        out: destination folder (``NAME.json`` and ``NAME.safetensors`` are written in it);
+            ``RUN/export`` by default.
         checkpoint: a checkpoint file to export instead of the run's latest.
         description: one paragraph for the model list and card.
         licence: licence of the weights (mind the licences of the training data).
@@ -115,4 +116,4 @@ def export_run(
         },
         metrics={**({"validation": validation} if validation else {}), **(metrics or {})},
     )
-    return save_model(translator, Path(out) if out is not None else run / "export" / name, card)
+    return save_model(translator, (Path(out) if out is not None else run / "export") / name, card)
