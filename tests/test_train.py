@@ -26,7 +26,7 @@ from restainaug.train.data import training_images, validation_fields
 from restainaug.train.distributed import Distributed, is_main_process, process_rank
 from restainaug.train.identity import identity_inputs, identity_mode
 from restainaug.train.pool import ImagePool
-from restainaug.train.trainer import Trainer, _amp_dtype, _linear_decay
+from restainaug.train.trainer import Trainer, _amp_dtype, linear_decay
 from restainaug.translator import Channel
 
 TINY = [
@@ -120,7 +120,7 @@ def test_step_batches_shard_the_stream() -> None:
 
 
 def test_linear_decay_schedule() -> None:
-    f = _linear_decay(10, 4)
+    f = linear_decay(10, 4)
     assert [round(f(s), 2) for s in range(11)] == [1, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0]
 
 

@@ -20,6 +20,7 @@ from ..threads import check_threads
 
 # The sections lived here; still importable from this module.
 from .sections import SIZES as SIZES
+from .sections import TARGETS
 from .sections import DataConfig as DataConfig
 from .sections import ModelConfig as ModelConfig
 from .sections import OptimConfig as OptimConfig
@@ -147,8 +148,24 @@ class TrainConfig:
         if r.amp not in ("auto", "bf16", "fp16", "none"):
             raise bad("run.amp", "'auto', 'bf16', 'fp16' or 'none'", r.amp)
         markers = ("membrane", "nuclear", "cytoplasmic", "none", "mixed")
-        if d.synthetic_marker not in markers:
-            raise bad("data.synthetic_marker", f"one of {markers}", d.synthetic_marker)
+        kinds = d.synthetic_marker if isinstance(d.synthetic_marker, list) else [d.synthetic_marker]
+        if not kinds or any(k not in markers or (k == "mixed" and len(kinds) > 1) for k in kinds):
+            raise bad(
+                "data.synthetic_marker", f"one of {markers} or a list of the first four",
+                d.synthetic_marker,
+            )  # fmt: skip
+        if m.kind not in ("cyclegan", "unmix"):
+            raise bad("model.kind", "'cyclegan' or 'unmix'", m.kind)
+        if o.schedule not in ("linear", "onecycle"):
+            raise bad("optim.schedule", "'linear' or 'onecycle'", o.schedule)
+        if isinstance(o.gap_weight, bool) or not (
+            isinstance(o.gap_weight, (int, float)) and o.gap_weight >= 0
+        ):
+            raise bad("optim.gap_weight", "a number >= 0", o.gap_weight)
+        if d.target not in TARGETS:
+            raise bad("data.target", f"one of {TARGETS}", d.target)
+        if not isinstance(d.paired_deepliif, list):
+            raise bad("data.paired_deepliif", "a list of DeepLIIF PNG files", d.paired_deepliif)
         if not isinstance(d.if_channels, dict) or "nuclear" not in d.if_channels:
             raise bad("data.if_channels", "a mapping with a 'nuclear' entry", d.if_channels)
         if (d.val_ihc is None) != (d.val_if is None):
@@ -158,9 +175,18 @@ class TrainConfig:
         """Check that the config names training images for both domains (`fit` calls it).
 
         Raises:
-            ValueError: when ``data.ihc`` or ``data.if`` is empty and ``data.synthetic`` is 0.
+            ValueError: when ``data.ihc`` or ``data.if`` is empty and ``data.synthetic`` is 0
+                (``model.kind: unmix``: when it has no paired data).
         """
         d = self.data
+        if self.model.kind == "unmix":
+            if not (d.paired_deepliif or d.paired_synthetic):
+                raise ValueError(
+                    f"{source}: model.kind unmix needs paired training data: set "
+                    "data.paired_deepliif (DeepLIIF PNG files) or data.paired_synthetic "
+                    "(number of synthetic fields)."
+                )
+            return
         if not (d.ihc or d.synthetic):
             raise ValueError(
                 f"{source}: no IHC training images: set data.ihc (files or folders) or "

@@ -48,6 +48,7 @@ def export_run(
     licence: str = "unspecified",
     extra: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    version: str = "0.0.0",
 ) -> Path:
     """Write the generators of a run as ``NAME.safetensors`` + ``NAME.json``.
 
@@ -67,6 +68,7 @@ def export_run(
         extra: more provenance entries (e.g. data sources and their licences).
         metrics: more metrics for the card (e.g. ``{"evaluation": ...}`` from
             `restainaug.evaluation`), besides the last validation row.
+        version: the model's version (not the library's).
 
     Returns:
         The path of the JSON card.
@@ -81,6 +83,57 @@ def export_run(
     state = load_checkpoint(checkpoint if checkpoint is not None else run)
     config = TrainConfig.from_dict(state["config"], source=f"checkpoint of {run}")
     channels = [Channel(c["name"], c["role"]) for c in state["channels"]]
+    if config.model.kind == "unmix":
+        translator, cfg_a, cfg_b = _unmix_parts(state, config, channels, name)
+        default = f"Unmixing network trained with restainaug ({run.name}), optics back."
+    else:
+        translator, cfg_a, cfg_b = _cyclegan_parts(state, config, channels, name)
+        default = f"CycleGAN generators trained with restainaug ({run.name})."
+    from .. import __version__
+
+    validation = _last_val(run)
+    card = ModelCard(
+        name=name,
+        channels=list(translator.channels),
+        ihc_to_if=cfg_a,
+        if_to_ihc=cfg_b,
+        version=version,
+        description=description or default,
+        licence=licence,
+        provenance={
+            "trained_with": f"restainaug {__version__}",
+            "exported": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "run": str(run),
+            "step": int(state["step"]),
+            "processes": int(state.get("world", 1)),
+            "config": state["config"],
+            **(extra or {}),
+        },
+        metrics={**({"validation": validation} if validation else {}), **(metrics or {})},
+    )
+    return save_model(translator, (Path(out) if out is not None else run / "export") / name, card)
+
+
+def _unmix_parts(
+    state: dict[str, Any], config: TrainConfig, channels: list[Channel], name: str
+) -> tuple[GeneratorTranslator, dict[str, Any], dict[str, Any]]:
+    """The unmixing network and its renderer (``model.kind: unmix``), with their configs."""
+    from ..models.stain_renderer import StainRenderer
+    from ..models.unmix import UnmixGenerator
+
+    cfg_a = {"type": "unmix", "in_channels": 3, "out_channels": len(channels),
+             "net": state["net"], "od_input": config.model.od_input}  # fmt: skip
+    cfg_b = {"type": "render", "in_channels": len(channels), "out_channels": 3, **state["render"]}
+    net = UnmixGenerator(net=state["net"], od_input=config.model.od_input)
+    net.load_state_dict(state["generators"])
+    renderer = StainRenderer(**state["render"])
+    return GeneratorTranslator(net, renderer, channels, name=name), cfg_a, cfg_b
+
+
+def _cyclegan_parts(
+    state: dict[str, Any], config: TrainConfig, channels: list[Channel], name: str
+) -> tuple[GeneratorTranslator, dict[str, Any], dict[str, Any]]:
+    """The two generators of a CycleGAN run, with their configs."""
     r = config.model.residual_channels
     channels += [Channel(f"residual{i}" if r > 1 else "residual", "other") for i in range(r)]
     c = len(channels)
@@ -95,25 +148,4 @@ def export_run(
         )
         nets[part] = net
     translator = GeneratorTranslator(nets["ihc_to_if"], nets["if_to_ihc"], channels, name=name)
-    from .. import __version__
-
-    validation = _last_val(run)
-    card = ModelCard(
-        name=name,
-        channels=channels,
-        ihc_to_if=cfg_a,
-        if_to_ihc=cfg_b,
-        description=description or f"CycleGAN generators trained with restainaug ({run.name}).",
-        licence=licence,
-        provenance={
-            "trained_with": f"restainaug {__version__}",
-            "exported": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "run": str(run),
-            "step": int(state["step"]),
-            "processes": int(state.get("world", 1)),
-            "config": state["config"],
-            **(extra or {}),
-        },
-        metrics={**({"validation": validation} if validation else {}), **(metrics or {})},
-    )
-    return save_model(translator, (Path(out) if out is not None else run / "export") / name, card)
+    return translator, cfg_a, cfg_b

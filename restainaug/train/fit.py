@@ -20,13 +20,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from .._files import atomic_write_text
 from .._progress import progress
+from ..evaluation.fields import EvalField
 from ..threads import AdaptiveThreads, cpu_threads
 from ..translator import Channel
 from .batches import StepBatches, TrainPatches
@@ -37,6 +39,8 @@ from .distributed import Distributed, setup_distributed
 from .logs import RunLogger, sample_grid
 from .metrics import translate_fields, validation_metrics
 from .trainer import Trainer, set_determinism
+from .unmix import UnmixTrainer
+from .unmix_data import UnmixPatches, unmix_pairs
 
 __all__ = ["FitResult", "fit"]
 
@@ -86,13 +90,27 @@ def _check_resume(config: TrainConfig, saved: TrainConfig) -> TrainConfig:
             f"Cannot resume with a different config: {changed} differ from the checkpoint's. "
             f"Only {sorted(f'{s}.{k}' for s, k in RESUMABLE_CHANGES)} may change on resume."
         )
+    if saved.optim.schedule == "onecycle" and config.optim.steps != saved.optim.steps:
+        raise ValueError(
+            f"Cannot resume with optim.steps {config.optim.steps} instead of "
+            f"{saved.optim.steps}: the onecycle schedule spans the run's steps as first set."
+        )
     return config
 
 
 def _samples(
-    trainer: Trainer, val: Sequence[ValField], batch: dict[str, torch.Tensor], size: int
+    trainer: Trainer | UnmixTrainer,
+    val: Sequence[Any],
+    batch: dict[str, torch.Tensor],
+    size: int,
 ) -> np.ndarray:
     """A sample grid from the first validation fields (or the current batch)."""
+    if isinstance(trainer, UnmixTrainer):
+        if val:
+            return trainer.samples(val, size)
+        val = [EvalField("", (x.permute(1, 2, 0) * 255).round().byte().numpy(), np.zeros(
+            x.shape[1:], np.int32)) for x in batch["ihc"][:4].cpu()]  # fmt: skip
+        return trainer.samples(val, size)
     if val:
         crops = [f for f in val[:4]]
         ihc = torch.stack([f.ihc[:, :size, :size] for f in crops])
@@ -111,7 +129,9 @@ def _samples(
     return sample_grid(ihc, fake, rec, trainer.nuclear_index, trainer.marker_index, truth)
 
 
-def _validate(trainer: Trainer, val: Sequence[ValField]) -> dict[str, float]:
+def _validate(trainer: Trainer | UnmixTrainer, val: Sequence[Any]) -> dict[str, float]:
+    if isinstance(trainer, UnmixTrainer):
+        return trainer.validate(val)
     gens = trainer.gens
     gens.eval()
     try:
@@ -131,6 +151,10 @@ def fit(
     val: Sequence[ValField] | None = None,
 ) -> FitResult:
     """Train IHC <-> IF generators as ``config`` says; resume a run; under ``torchrun`` too.
+
+    ``model.kind: cyclegan`` fits generators in both directions on unpaired images;
+    ``model.kind: unmix`` trains the shipped default's unmixing network on paired data
+    (`restainaug.train.unmix`), validated on ``data.val_deepliif`` against its annotation.
 
     Args:
         config: the run configuration (see `TrainConfig`).
@@ -186,18 +210,17 @@ def fit(
         dist.close()
 
 
-def _fit(
+def _setup_cyclegan(
     config: TrainConfig,
     dist: Distributed,
-    state: dict | None,
     ihc: Sequence[str | Path | np.ndarray] | None,
     if_: Sequence[np.ndarray] | None,
     channels: Sequence[Channel] | None,
     val: Sequence[ValField] | None,
-) -> FitResult:
+) -> tuple[Trainer, Dataset, Sequence[ValField], int]:
     from ..data.datasets import UnpairedPatches
 
-    out, d, r, o = run_folder(config), config.data, config.run, config.optim
+    d, r, o = config.data, config.run, config.optim
     if ihc is None or if_ is None:
         found_ihc, found_if, found_channels = training_images(d, r.seed)
         ihc = list(ihc) if ihc is not None else found_ihc
@@ -208,14 +231,48 @@ def _fit(
     trainer = Trainer(config, tuple(channels), dist)
     if val is None:
         val = validation_fields(d, r.seed, multiple=max(trainer.gens.ihc_to_if.multiple, 4))
-    if state is not None:
-        trainer.load_state_dict(state)
-    start = trainer.step
     length = o.steps * o.batch_size * dist.world
     unpaired = UnpairedPatches(ihc, if_, d.patch_size, length, seed=r.seed, flips=d.flips)
     pairs = paired_images(d, r.seed) if d.paired_synthetic and o.lambda_paired > 0 else []
     paired = PairedPatches(pairs, d.patch_size, length, r.seed, d.flips) if pairs else None
-    dataset = TrainPatches(unpaired, paired)
+    return trainer, TrainPatches(unpaired, paired), val, max(1, len(ihc))
+
+
+def _setup_unmix(
+    config: TrainConfig, dist: Distributed, val: Sequence[EvalField] | None
+) -> tuple[UnmixTrainer, Dataset, Sequence[EvalField], int]:
+    from ..evaluation.sources import deepliif_fields
+
+    d, r, o = config.data, config.run, config.optim
+    real, synthetic = unmix_pairs(d, r.seed)
+    trainer = UnmixTrainer(config, dist, real)
+    if val is None:
+        val = deepliif_fields(d.val_deepliif, register=d.register) if d.val_deepliif else []
+    length = o.steps * o.batch_size * dist.world
+    dataset = UnmixPatches(real, synthetic, d.patch_size, length, r.seed, d.flips)
+    return trainer, dataset, val, len(real) + len(synthetic)
+
+
+def _fit(
+    config: TrainConfig,
+    dist: Distributed,
+    state: dict | None,
+    ihc: Sequence[str | Path | np.ndarray] | None,
+    if_: Sequence[np.ndarray] | None,
+    channels: Sequence[Channel] | None,
+    val: Sequence[Any] | None,
+) -> FitResult:
+    out, d, r, o = run_folder(config), config.data, config.run, config.optim
+    trainer: Trainer | UnmixTrainer
+    if config.model.kind == "unmix":
+        trainer, dataset, val, images_per_epoch = _setup_unmix(config, dist, val)
+    else:
+        trainer, dataset, val, images_per_epoch = _setup_cyclegan(
+            config, dist, ihc, if_, channels, val
+        )
+    if state is not None:
+        trainer.load_state_dict(state)
+    start = trainer.step
     loader = DataLoader(
         dataset,
         batch_sampler=StepBatches(start, o.steps, o.batch_size, dist.rank, dist.world),
@@ -230,7 +287,6 @@ def _fit(
         logger.log_val(0, _validate(trainer, val))  # the untrained baseline
     times: list[float] = []
     last_log = time.perf_counter()
-    images_per_epoch = max(1, len(ihc))
     batches = progress(loader, len(loader), "restainaug train", enabled=r.progress and dist.main)
     tick = time.perf_counter()
     batch: dict[str, torch.Tensor] = {}
@@ -239,9 +295,7 @@ def _fit(
     for batch in batches:
         start = time.perf_counter()
         with cpu_threads(threads.count() if threads is not None else None):
-            losses = trainer.train_step(
-                batch["ihc"], batch["if"], batch.get("pair_ihc"), batch.get("pair_if")
-            )
+            losses = trainer.fit_step(batch)
         now = time.perf_counter()
         if threads is not None:
             threads.record(now - start)

@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SIZES", "DataConfig", "ModelConfig", "OptimConfig", "RunConfig"]
+__all__ = ["SIZES", "TARGETS", "DataConfig", "ModelConfig", "OptimConfig", "RunConfig"]
+
+#: What ``model.kind: unmix`` learns on DeepLIIF fields (see
+#: `restainaug.train.unmix_data.deepliif_targets`).
+TARGETS = ("gaps", "nuclei", "masks", "flat", "if")
 
 #: Named model sizes: generator and discriminator configs. ``small`` is a CPU-friendly
 #: ResNet generator, ``full`` the reference ``resnet_9blocks`` (ngf 64), ``fast`` the
@@ -55,10 +59,19 @@ class DataConfig:
         synthetic: number of synthetic fields added to *each* domain (IHC fields and IF
             fields drawn from different seeds, so they stay unpaired); ``0`` for none.
         synthetic_marker: marker localisation of the synthetic fields (``"membrane"``,
-            ``"nuclear"``, ``"cytoplasmic"``, ``"none"`` or ``"mixed"`` to alternate).
+            ``"nuclear"``, ``"cytoplasmic"``, ``"none"``, ``"mixed"`` to alternate the first
+            three, or a list of them to cycle through).
         synthetic_size: side of the synthetic fields in pixels.
         paired_synthetic: number of synthetic fields used as *paired* examples (IHC with its
-            exact IF) for the supervised term weighted by ``optim.lambda_paired``.
+            exact IF): for the supervised term weighted by ``optim.lambda_paired``, and the
+            synthetic training data of ``model.kind: unmix``.
+        paired_deepliif: DeepLIIF six-panel PNGs used as paired real training data by
+            ``model.kind: unmix`` (IHC and hematoxylin-only panels with targets made from the
+            annotation, see `restainaug.train.unmix_data.deepliif_targets`).
+        target: what the unmixing network learns on ``paired_deepliif``: ``"gaps"``,
+            ``"nuclei"``, ``"masks"``, ``"flat"`` or ``"if"`` (`deepliif_targets`).
+        register: move the panels of ``paired_deepliif`` into the IHC panel's frame first.
+        stain_jitter: random stain jitter of every training batch (``model.kind: unmix``).
         patch_size: side of the random training crops.
         flips: random flips and 90-degree rotations of the crops.
         val_synthetic: number of synthetic fields with exact IF ground truth for validation.
@@ -78,9 +91,13 @@ class DataConfig:
     if_smooth: float | None = None
     if_normalize: tuple[float, float] = (1.0, 99.8)
     synthetic: int = 0
-    synthetic_marker: str = "mixed"
+    synthetic_marker: str | list[str] = "mixed"
     synthetic_size: int = 256
     paired_synthetic: int = 0
+    paired_deepliif: list[str] = field(default_factory=list)
+    target: str = "gaps"
+    register: bool = True
+    stain_jitter: bool = True
     patch_size: int = 256
     flips: bool = True
     val_synthetic: int = 0
@@ -96,6 +113,11 @@ class ModelConfig:
     """The networks.
 
     Attributes:
+        kind: ``"cyclegan"``: IHC <-> IF generators fitted on unpaired images (with optional
+            paired terms); ``"unmix"``: the shipped default's architecture, an unmixing
+            network (`restainaug.models.unmix.UnmixGenerator`) trained with supervision on
+            paired data, rendered back by optics (`restainaug.models.stain_renderer.StainRenderer`).
+        od_input: ``kind: unmix``: also give the network the colour deconvolution of its input.
         size: a named size in `SIZES` (``"small"``, ``"full"``, ``"fast"``).
         generator: keys that replace those of the size's generator config (e.g.
             ``{"ngf": 32}``); ``in_channels``/``out_channels`` are set from the data.
@@ -109,6 +131,8 @@ class ModelConfig:
             keep the texture of the original.
     """
 
+    kind: str = "cyclegan"
+    od_input: bool = True
     size: str = "small"
     generator: dict[str, Any] = field(default_factory=dict)
     discriminator: dict[str, Any] = field(default_factory=dict)
@@ -155,6 +179,11 @@ class OptimConfig:
         lambda_paired_ihc: weight of the IF -> IHC term ``|G_B(b) - a|``; ``None`` uses
             ``lambda_paired``. ``0`` leaves the IHC rendering to the unpaired terms, so it
             is not pulled towards the look of synthetic tissue.
+        schedule: learning-rate schedule: ``"linear"`` (constant, then the linear decay of
+            ``decay_steps``) or ``"onecycle"`` (`torch.optim.lr_scheduler.OneCycleLR` over
+            all steps, peaking at ``lr``).
+        gap_weight: ``model.kind: unmix``: extra loss weight on the two-pixel band around
+            each target nucleus, so that touching nuclei stay apart (0: none).
         pool_size: images kept in each image pool (0 disables the pool).
         grad_clip: clip the gradient norm of each network group; ``None`` for no clipping.
     """
@@ -172,6 +201,8 @@ class OptimConfig:
     lambda_paired: float = 0.0
     lambda_paired_ihc: float | None = None
     lambda_residual: float = 1.0
+    schedule: str = "linear"
+    gap_weight: float = 0.0
     pool_size: int = 50
     grad_clip: float | None = None
 

@@ -24,14 +24,14 @@ from torch import nn
 
 from ..stains import OpticalTranslator
 from ..translator import Channel
-from .config import TrainConfig
+from .config import OptimConfig, TrainConfig
 from .distributed import Distributed
 from .identity import identity_inputs, identity_mode
 from .losses import cycle_loss, gan_loss, identity_loss
 from .networks import CycleGenerators, Discriminators, init_weights
 from .pool import ImagePool
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "linear_decay", "make_scheduler"]
 
 
 def _amp_dtype(requested: str, device: torch.device) -> torch.dtype | None:
@@ -42,7 +42,7 @@ def _amp_dtype(requested: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16
 
 
-def _linear_decay(steps: int, decay_steps: int) -> Callable[[int], float]:
+def linear_decay(steps: int, decay_steps: int) -> Callable[[int], float]:
     """Constant learning rate, then linear decay to 0 over the last ``decay_steps`` steps."""
     start = steps - decay_steps
 
@@ -50,6 +50,14 @@ def _linear_decay(steps: int, decay_steps: int) -> Callable[[int], float]:
         return 1.0 if step < start else max(0.0, 1.0 - (step - start) / max(1, decay_steps))
 
     return factor
+
+
+def make_scheduler(opt: torch.optim.Optimizer, optim: OptimConfig) -> Any:
+    """The learning-rate scheduler of ``optim.schedule`` for ``opt`` (stepped once per step)."""
+    if optim.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, optim.lr, total_steps=optim.steps)
+    decay = optim.steps // 2 if optim.decay_steps is None else optim.decay_steps
+    return torch.optim.lr_scheduler.LambdaLR(opt, linear_decay(optim.steps, decay))
 
 
 class Trainer:
@@ -97,9 +105,8 @@ class Trainer:
         betas = (o.beta1, o.beta2)
         self.opt_g = torch.optim.Adam(self.gens.parameters(), lr=o.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discs.parameters(), lr=o.lr, betas=betas)
-        decay = o.steps // 2 if o.decay_steps is None else o.decay_steps
-        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, _linear_decay(o.steps, decay))
-        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, _linear_decay(o.steps, decay))
+        self.sched_g = make_scheduler(self.opt_g, o)
+        self.sched_d = make_scheduler(self.opt_d, o)
         self.amp = _amp_dtype(config.run.amp, device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
         seed = config.run.seed * 1000 + dist.rank
@@ -118,6 +125,12 @@ class Trainer:
         clip = self.config.optim.grad_clip
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(list(params), clip)
+
+    def fit_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """`train_step` on a batch of `restainaug.train.batches.TrainPatches` items."""
+        return self.train_step(
+            batch["ihc"], batch["if"], batch.get("pair_ihc"), batch.get("pair_if")
+        )
 
     def train_step(
         self,

@@ -1,0 +1,213 @@
+"""``model.kind: unmix``: the shipped default's training (config, data, fit, resume, export)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from restainaug import RestainTransform, load_model
+from restainaug.stains import OpticalTranslator
+from restainaug.train import TrainConfig, apply_overrides, export_run, fit, load_config
+from restainaug.train.checkpoint import load_checkpoint
+from restainaug.train.unmix_data import (
+    UnmixPatches,
+    deepliif_targets,
+    gap_weights,
+    stain_jitter,
+    unmix_pairs,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "pretrained" / "recipes" / "restain-unmix.yaml"
+TINY = [
+    "model.kind=unmix",
+    "model.size=fast",
+    'model.generator={"width": 4, "context_width": 4, "context_blocks": 1, "head_width": 4}',
+    "data.paired_synthetic=2",
+    "data.synthetic_size=64",
+    "data.patch_size=32",
+    "optim.batch_size=2",
+    "optim.schedule=onecycle",
+    "optim.lr=0.003",
+    "optim.gap_weight=4",
+    "run.progress=false",
+    "run.sample_every=0",
+    "run.log_every=1",
+    "run.threads=1",
+]
+
+
+def tiny_config(out: Path, *extra: str) -> TrainConfig:
+    return apply_overrides(TrainConfig(), [f"run.out={out}", *TINY, *extra])
+
+
+# -- config -----------------------------------------------------------------------------------
+def test_recipe_config_reads_and_round_trips(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    cfg = load_config(RECIPE)
+    assert cfg.model.kind == "unmix" and cfg.optim.schedule == "onecycle"
+    assert cfg.data.synthetic_marker == ["membrane", "nuclear", "cytoplasmic", "none"]
+    assert cfg.model.generator_config(3, 2)["stem_layers"] == 2
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    assert load_config(path) == cfg
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.kind=gan", "model.kind"),
+        ("optim.schedule=cosine", "optim.schedule"),
+        ("optim.gap_weight=-1", "optim.gap_weight"),
+        ("data.target=cells", "data.target"),
+        ('data.synthetic_marker=["nuclear", "mixed"]', "data.synthetic_marker"),
+        ("data.synthetic_marker=[]", "data.synthetic_marker"),
+        ("data.paired_deepliif=a.png", "data.paired_deepliif"),
+    ],
+)
+def test_unmix_config_errors_name_the_field(tmp_path: Path, override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        tiny_config(tmp_path, override)
+
+
+def test_unmix_needs_paired_data(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, "data.paired_synthetic=0")
+    with pytest.raises(ValueError, match="paired_deepliif"):
+        fit(cfg)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+# -- data -------------------------------------------------------------------------------------
+def _pair(value: int, size: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    ihc = np.full((size, size, 3), value, np.uint8)
+    return ihc, np.full((2, size, size), value / 255, np.float32)
+
+
+def test_unmix_patches_alternate_real_and_synthetic_and_replay() -> None:
+    ds = UnmixPatches([_pair(10)], [_pair(200)], 16, length=6, seed=3)
+    means = [float(ds[i]["ihc"].mean()) * 255 for i in range(6)]
+    assert np.allclose(means, [10, 200] * 3, atol=1e-3)
+    again = UnmixPatches([_pair(10)], [_pair(200)], 16, length=6, seed=3)
+    assert torch.equal(ds[5]["target"], again[5]["target"])
+    only_synthetic = UnmixPatches([], [_pair(200)], 16, length=2)
+    assert float(only_synthetic[0]["ihc"].mean()) == pytest.approx(200 / 255)
+
+
+def test_unmix_patches_keep_ihc_and_target_aligned() -> None:
+    ihc = np.zeros((32, 32, 3), np.uint8)
+    ihc[4:9, 20:27] = 255
+    tgt = np.zeros((2, 32, 32), np.float32)
+    tgt[:, 4:9, 20:27] = 1.0
+    ds = UnmixPatches([(ihc, tgt)], [], 24, length=20)
+    for i in range(20):
+        item = ds[i]
+        assert torch.equal(item["ihc"][0] > 0.5, item["target"][0] > 0.5)
+
+
+def test_unmix_patches_bad_pairs() -> None:
+    with pytest.raises(ValueError, match="paired_deepliif"):
+        UnmixPatches([], [], 16, 4)
+    with pytest.raises(ValueError, match="must share"):
+        UnmixPatches([(np.zeros((40, 40, 3), np.uint8), np.zeros((2, 30, 40)))], [], 16, 4)
+
+
+def test_stain_jitter_is_drawn_from_its_generator() -> None:
+    x = torch.rand(3, 3, 16, 16) * 0.6 + 0.3
+    optical = OpticalTranslator()
+    a = stain_jitter(x, torch.Generator().manual_seed(1), optical)
+    b = stain_jitter(x, torch.Generator().manual_seed(1), optical)
+    c = stain_jitter(x, torch.Generator().manual_seed(2), optical)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert not torch.allclose(a, x, atol=1e-3)
+
+
+def test_gap_weights_only_on_the_nuclear_band() -> None:
+    t = torch.zeros(1, 2, 12, 12)
+    t[0, 0, 3:6, 3:6] = 1.0
+    w = gap_weights(t, 2.0)
+    assert float(w[0, 0, 4, 4]) == 1.0  # inside
+    assert float(w[0, 0, 4, 7]) == 3.0  # two pixels out
+    assert float(w[0, 0, 4, 9]) == 1.0  # farther
+    assert torch.all(w[0, 1] == 1.0)
+    assert torch.equal(gap_weights(t, 0.0), torch.ones_like(t))
+
+
+def test_synthetic_pairs_cycle_the_localisations(tmp_path: Path) -> None:
+    cfg = tiny_config(
+        tmp_path, "data.paired_synthetic=2", 'data.synthetic_marker=["none", "nuclear"]'
+    )
+    real, synthetic = unmix_pairs(cfg.data, seed=0)
+    assert real == [] and len(synthetic) == 2
+    assert float(synthetic[0][1][1].max()) < 0.3  # "none": background only
+    assert float(synthetic[1][1][1].max()) > 0.5
+
+
+def test_deepliif_targets(shared_data: Path) -> None:
+    path = shared_data / "deepliif" / "train" / "Lung1.png"
+    (ihc, tgt), (hema, no_marker) = deepliif_targets(path, "gaps")
+    assert ihc.shape[:2] == tgt.shape[1:] == hema.shape[:2] and tgt.dtype == np.float32
+    assert torch.equal(torch.from_numpy(no_marker[0]), torch.from_numpy(tgt[0]))
+    assert float(no_marker[1].max()) == 0.0 and float(tgt[1].max()) > 0.5
+    masks = deepliif_targets(path, "masks")[0][1]
+    # "gaps" leaves out the pixels between touching nuclei that "masks" keeps.
+    assert (tgt[0] > 0.3).sum() < (masks[0] > 0.3).sum()
+    with pytest.raises(ValueError, match=r"data\.target"):
+        deepliif_targets(path, "cells")
+
+
+# -- fit, resume, export ----------------------------------------------------------------------
+def test_unmix_fit_resumes_exactly_and_exports_a_loadable_model(tmp_path: Path) -> None:
+    straight = fit(tiny_config(tmp_path / "a", "optim.steps=4"))
+    assert straight.step == 4
+    # A run killed after its step-2 checkpoint, resumed from it in another folder.
+    killed = tiny_config(tmp_path / "k", "optim.steps=4", "run.checkpoint_every=2")
+    fit(apply_overrides(killed, ["run.keep_checkpoints=1"]))
+    step2 = tmp_path / "k" / "checkpoints" / "step-000002.pt"
+    resumed = fit(apply_overrides(killed, [f"run.out={tmp_path / 'b'}"]), resume=step2)
+    assert resumed.step == 4
+    with pytest.raises(ValueError, match="onecycle"):
+        fit(apply_overrides(killed, [f"run.out={tmp_path / 'c'}", "optim.steps=6"]), resume=step2)
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    for k, v in a["generators"].items():
+        assert torch.equal(v, b["generators"][k]), k
+    log = (tmp_path / "a" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,L_unmix") and len(log) == 5
+
+    card = export_run(tmp_path / "a", "tiny-unmix")
+    model = load_model(card)
+    assert model.card.ihc_to_if["type"] == "unmix" and model.card.if_to_ihc["type"] == "render"
+    assert [c.role for c in model.channels][:2] == ["nuclear", "marker"]
+    for k, v in model.ihc_to_if.state_dict().items():
+        assert torch.equal(v, a["generators"][k]), k
+    tile = np.random.default_rng(0).integers(40, 230, (48, 48, 3), dtype=np.uint8)
+    # An unedited image comes back exactly (optics on the way back).
+    assert np.array_equal(RestainTransform(model=str(card), p=0.0)(tile), tile)
+    out = RestainTransform(model=str(card), p=1.0, seed=0)(tile)
+    assert out.shape == tile.shape and out.dtype == np.uint8
+
+
+def test_unmix_onecycle_and_linear_schedules_differ(tmp_path: Path) -> None:
+    one = fit(tiny_config(tmp_path / "one", "optim.steps=3"))
+    lin = fit(tiny_config(tmp_path / "lin", "optim.steps=3", "optim.schedule=linear"))
+    lr = {}
+    for name, res in (("one", one), ("lin", lin)):
+        rows = (res.out / "log.csv").read_text().splitlines()
+        head = rows[0].split(",")
+        lr[name] = [float(r.split(",")[head.index("lr")]) for r in rows[1:]]
+    assert lr["lin"][0] == pytest.approx(0.003)  # constant before the decay half
+    assert lr["one"][0] < 0.003 and lr["one"] != lr["lin"]
+
+
+def test_unmix_validates_on_deepliif(tmp_path: Path, shared_data: Path) -> None:
+    lung = shared_data / "deepliif" / "train" / "Lung1.png"
+    cfg = tiny_config(tmp_path, "optim.steps=1", f'data.val_deepliif=["{lung}"]')
+    result = fit(cfg)
+    assert set(result.metrics) == {"nuclear_auc", "otsu_dice", "marker_auc"}
+    assert all(0.0 <= v <= 1.0 for v in result.metrics.values())
+    rows = (tmp_path / "val.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1"]
