@@ -32,7 +32,8 @@ def _int(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _rgb(a: np.ndarray, source: str) -> np.ndarray:
+def rgb_uint8(a: np.ndarray, source: str) -> np.ndarray:
+    """``a`` as ``uint8`` RGB ``(H, W, 3)`` (alpha dropped), or an error naming ``source``."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{source}: expected a numpy array, got {type(a).__name__}.")
     if a.dtype != np.uint8:
@@ -45,7 +46,8 @@ def _rgb(a: np.ndarray, source: str) -> np.ndarray:
     return a[..., :3]  # an alpha channel is dropped
 
 
-def _check_size(shape: tuple[int, ...], size: int, source: str) -> None:
+def check_patch_size(shape: tuple[int, ...], size: int, source: str) -> None:
+    """Raise a ``ValueError`` naming ``source`` when ``shape`` (H, W, ...) is below ``size``."""
     if shape[0] < size or shape[1] < size:
         raise ValueError(
             f"{source} is {shape[0]}x{shape[1]} (HxW), smaller than the patch size {size}; use a "
@@ -120,10 +122,10 @@ class UnpairedPatches(Dataset):
         self.ihc: list[PathLike | np.ndarray] = []
         for i, src in enumerate(ihc_images):
             if isinstance(src, np.ndarray):
-                src = _rgb(src, f"ihc_images[{i}]")
-                _check_size(src.shape, self.size, f"ihc_images[{i}]")
+                src = rgb_uint8(src, f"ihc_images[{i}]")
+                check_patch_size(src.shape, self.size, f"ihc_images[{i}]")
             else:
-                _check_size(read_size(src), self.size, f"IHC image {src}")
+                check_patch_size(read_size(src), self.size, f"IHC image {src}")
             self.ihc.append(src)
         self.if_: list[np.ndarray] = []
         #: Roles of the IF channels when the IF images are `IFImage`s, else ``None``.
@@ -148,7 +150,7 @@ class UnpairedPatches(Dataset):
                         f"{self.roles}: put the channels in the same order (IFImage.select)."
                     )
                 self.roles = image.roles
-            _check_size(a.shape[1:], self.size, f"if_images[{i}]")
+            check_patch_size(a.shape[1:], self.size, f"if_images[{i}]")
             self.if_.append(np.ascontiguousarray(a, dtype=np.float32))
         self._cache: dict[int, np.ndarray] = {}
 
@@ -160,7 +162,7 @@ class UnpairedPatches(Dataset):
         if isinstance(src, np.ndarray):
             return src
         if i not in self._cache:
-            self._cache[i] = _rgb(read_image(src), f"IHC image {src}")
+            self._cache[i] = rgb_uint8(read_image(src), f"IHC image {src}")
         return self._cache[i]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
@@ -233,10 +235,10 @@ class LabelledIHC(Dataset):
     def _checked(
         self, image: np.ndarray, labels: np.ndarray, iname: str, lname: str
     ) -> tuple[np.ndarray, np.ndarray]:
-        image, labels = _rgb(image, iname), as_labels(labels, lname)
+        image, labels = rgb_uint8(image, iname), as_labels(labels, lname)
         check_same_size(image, labels, iname, lname)
         if self.size is not None:
-            _check_size(image.shape, self.size, iname)
+            check_patch_size(image.shape, self.size, iname)
         return image, labels
 
     def __len__(self) -> int:

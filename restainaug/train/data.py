@@ -81,7 +81,8 @@ def _image_files(path: Path) -> list[Path]:
     )
 
 
-def _ihc_paths(sources: list[str]) -> list[Path]:
+def ihc_paths(sources: list[str]) -> list[Path]:
+    """The image files of ``data.ihc`` sources (files, and folders of images, in name order)."""
     paths: list[Path] = []
     for src in sources:
         p = Path(src).expanduser()
@@ -143,7 +144,7 @@ def training_images(
     """
     from ..data.multiplex import read_multiplex
 
-    ihc: list[Path | np.ndarray] = list(_ihc_paths(cfg.ihc))
+    ihc: list[Path | np.ndarray] = list(ihc_paths(cfg.ihc))
     if_: list[np.ndarray] = []
     channels: tuple[Channel, ...] | None = None
     for src in _if_sources(cfg.if_, cfg.if_channels):
