@@ -130,3 +130,29 @@ def test_ctrl_c_is_one_line_with_what_to_do(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"restainaug {command}: interrupted")
     assert (hint in err) if hint else err.strip().endswith("interrupted.")
+
+
+def test_train_init_adapts_the_default_model_to_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+    from skimage.data import immunohistochemistry
+
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    img = immunohistochemistry()
+    for i in range(4):
+        Image.fromarray(img[64 * i : 64 * i + 64, :64]).save(tiles / f"t{i}.png")
+    run = tmp_path / "run"
+    common = ["--ihc", str(tiles), "--out", str(run), "--steps", "2", "--quiet",
+              "--set", "data.patch_size=32", "--set", "data.val_synthetic=0"]  # fmt: skip
+    assert main(["train", "--init", "default", *common]) == 0
+    out = capsys.readouterr().out
+    assert "adaptation (scores without labels" in out and "tiles jitter_error" in out
+    assert json.loads((run / "config.json").read_text())["model"]["init"] == "default"
+    common[3] = str(tmp_path / "r2")
+    assert main(["train", "--init", "optical", *common]) == 2
+    assert "not an unmixing model" in capsys.readouterr().err
+    # Tiles smaller than the patch (128 by default): a one-line error that names the tile.
+    assert main(["train", "--init", "default", *common[:4]]) == 2
+    assert "t0.png is 64x64 (HxW), smaller than the patch size 128" in capsys.readouterr().err

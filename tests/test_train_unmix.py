@@ -211,3 +211,123 @@ def test_unmix_validates_on_deepliif(tmp_path: Path, shared_data: Path) -> None:
     assert all(0.0 <= v <= 1.0 for v in result.metrics.values())
     rows = (tmp_path / "val.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1"]
+
+
+# -- adaptation to unlabelled tiles -----------------------------------------------------------
+def _ihc_tile(seed: int = 0, size: int = 64) -> np.ndarray:
+    from skimage.data import immunohistochemistry
+
+    img = immunohistochemistry()
+    y, x = 64 * (seed % 4), 64 * (seed // 4)
+    return np.ascontiguousarray(img[y : y + size, x : x + size])
+
+
+def test_check_tiles_refuses_and_warns() -> None:
+    import warnings
+
+    from restainaug.train.adapt import check_tiles
+
+    ihc = [_ihc_tile(i) for i in range(4)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_tiles(ihc, [f"t{i}" for i in range(4)], 32)  # four IHC tiles: nothing to say
+    with pytest.raises(ValueError, match="no IHC tiles"):
+        check_tiles([], [], 32)
+    with pytest.raises(ValueError, match=r"t1.*smaller than the patch size"):
+        check_tiles([ihc[0], ihc[1][:20]], ["t0", "t1"], 32)
+    dark = np.full((64, 64, 3), 10, np.uint8)
+    dark[20:30, 20:30] = (20, 200, 40)  # a bright nucleus on black: fluorescence
+    with pytest.raises(ValueError, match=r"dark\.png looks like fluorescence"):
+        check_tiles([*ihc, dark], [*"abcd", "dark.png"], 32)
+    # Eosin-pink tissue with purple nuclei: H&E, not hematoxylin + DAB.
+    od = np.zeros((64, 64, 3))
+    od[:] = (0.08, 0.6, 0.15)
+    od[10:30, 10:30] = (0.5, 0.7, 0.3)
+    he = np.round(255 * 10**-od).astype(np.uint8)
+    with pytest.warns(UserWarning, match=r"he\.png looks like H&E"):
+        check_tiles([*ihc, he], [*"abcd", "he.png"], 32)
+    with pytest.warns(UserWarning, match="Adapting to 1 tile"):
+        check_tiles(ihc[:1], ["t0"], 32)
+
+
+def test_init_network_needs_an_unmixing_model() -> None:
+    from restainaug.train.adapt import init_network
+
+    state, net, od_input = init_network("default")
+    assert net["stem_layers"] == 2 and od_input is True and state
+    with pytest.raises(ValueError, match="not an unmixing model"):
+        init_network("optical")
+
+
+def test_adaptation_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"set model\.init"):
+        tiny_config(tmp_path, 'data.ihc=["tiles"]')
+    with pytest.raises(ValueError, match=r"model\.init"):
+        apply_overrides(TrainConfig(), ["model.init=default"])  # a CycleGAN run
+
+
+def test_adapt_default_to_a_folder_reports_before_and_after(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from restainaug.train.adapt import ADAPT_DEFAULTS
+
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for i in range(2):
+        Image.fromarray(_ihc_tile(i)).save(tiles / f"t{i}.png")
+    cfg = apply_overrides(TrainConfig(), [*ADAPT_DEFAULTS, f"run.out={tmp_path / 'run'}",
+        "model.init=default", f'data.ihc=["{tiles}"]', "optim.steps=2", "data.patch_size=32",
+        "data.paired_synthetic=2", "data.synthetic_size=64", "data.val_synthetic=1",
+        "run.progress=false", "run.threads=1"])  # fmt: skip
+    with pytest.warns(UserWarning, match="Adapting to 2 tile"):
+        result = fit(cfg)
+    report = json.loads((tmp_path / "run" / "adaptation.json").read_text())
+    assert report == json.loads(json.dumps(result.adaptation))
+    for when in ("before", "after"):
+        assert set(report[when]["tiles"]) == {"jitter_error", "dab_r", "nuclear_fraction"}
+        assert set(report[when]["validation"]) >= {"nuclear_auc", "otsu_dice"}
+    # The run started from the default model: before = the default's own scores.
+    assert report["before"] != report["after"]
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert "L_unlabelled" in log[0].split(",")
+    card = export_run(tmp_path / "run", "adapted")
+    assert load_model(card).card.provenance["config"]["model"]["init"] == "default"
+
+
+def test_adaptation_resumes_exactly_and_holds_the_weights_near_the_start(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from restainaug.train.adapt import ADAPT_DEFAULTS, init_network
+
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for i in range(4):
+        Image.fromarray(_ihc_tile(i)).save(tiles / f"t{i}.png")
+
+    def config(out: Path, *extra: str) -> TrainConfig:
+        return apply_overrides(TrainConfig(), [*ADAPT_DEFAULTS, f"run.out={out}",
+            "model.init=default", f'data.ihc=["{tiles}"]', "optim.steps=4", "optim.lr=0.01",
+            "data.patch_size=32", "data.val_synthetic=0", "run.progress=false",
+            "run.threads=1", "run.checkpoint_every=2", "run.log_every=1", *extra])  # fmt: skip
+
+    # Only tiles, no pairs: the items hold crops of the tiles alone.
+    ds = UnmixPatches([], [], 32, 3, unlabelled=[_ihc_tile(0)])
+    assert set(ds[0]) == {"tile"}
+    straight = fit(config(tmp_path / "a"))
+    fit(config(tmp_path / "k", "run.keep_checkpoints=1"))
+    step2 = tmp_path / "k" / "checkpoints" / "step-000002.pt"
+    fit(config(tmp_path / "b"), resume=step2)
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    for k, v in a["generators"].items():
+        assert torch.equal(v, b["generators"][k]), k
+    head = (straight.out / "log.csv").read_text().splitlines()[0].split(",")
+    assert "L_init" in head and "L_unlabelled" in head and "L_unmix" not in head
+    # The weight anchor: the same run without it moves further from the start.
+    free = fit(config(tmp_path / "free", "optim.lambda_init=0"))
+    start, _, _ = init_network("default")
+
+    def distance(run: Path) -> float:
+        weights = load_checkpoint(run)["generators"]
+        return sum(float(((weights[k] - v) ** 2).sum()) for k, v in start.items())
+
+    assert distance(straight.out) < distance(free.out)

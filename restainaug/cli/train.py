@@ -12,12 +12,13 @@ import json
 
 __all__ = ["DESCRIPTION", "HELP", "ON_INTERRUPT", "add_arguments", "overrides", "run"]
 
-HELP = "fit IHC <-> IF generators (CycleGAN) on unpaired IHC and IF images"
+HELP = "fit IHC <-> IF generators, or adapt the default model to your own IHC tiles (--init)"
 ON_INTERRUPT = "continue from the last checkpoint with: restainaug train --resume RUN_FOLDER"
 DESCRIPTION = (
     "Fit IHC <-> IF generators. Settings come from --config (JSON or YAML), then the "
     "shortcuts below, then --set section.field=value overrides (which win). Under "
-    "torchrun the same command trains on several processes."
+    "torchrun the same command trains on several processes. To adapt a shipped model to "
+    "your slides without labels: restainaug train --init default --ihc MY_TILES/ --out RUN."
 )
 
 #: The shortcut options and the config fields they set.
@@ -50,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="IF images: multi-channel TIFFs or folders",
     )
+    parser.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL",
+        help="adapt this model (e.g. default) to the --ihc tiles, without labels "
+        "(model.init; sets the adaptation defaults unless --config is given)",
+    )
     parser.add_argument("--out", default=None, help="run folder (run.out)")
     parser.add_argument("--steps", type=int, default=None, help="optimisation steps (optim.steps)")
     parser.add_argument(
@@ -73,7 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def overrides(args: argparse.Namespace) -> list[str]:
     """The options as ``section.field=value`` overrides, in the order they apply.
 
-    The shortcuts first, then ``--set`` (so that it wins), then ``--quiet``.
+    The adaptation defaults first when ``--init`` is given without ``--config``, then the
+    shortcuts, then ``--set`` (so that it wins), then ``--quiet``.
 
     Examples:
         >>> args = argparse.Namespace(out=None, steps=5, size=None, synthetic=None,
@@ -81,7 +90,14 @@ def overrides(args: argparse.Namespace) -> list[str]:
         >>> overrides(args)
         ['optim.steps=5', 'data.ihc=["a.png"]', 'optim.lr=1e-4', 'run.progress=false']
     """
-    found = []
+    found: list[str] = []
+    init = getattr(args, "init", None)
+    if init is not None:
+        from ..train.adapt import ADAPT_DEFAULTS
+
+        if getattr(args, "config", None) is None:
+            found += ADAPT_DEFAULTS
+        found.append(f"model.init={init}")
     for flag, key in SHORTCUTS:
         value = getattr(args, flag)
         if value is not None:
@@ -114,5 +130,17 @@ def run(args: argparse.Namespace) -> int:
             f"restainaug train: {result.step} steps in {result.out}"
             + (f" ({shown})" if shown else "")
         )
+        if result.adaptation:
+            print(_adaptation_table(result.adaptation))
         print(f"export it with: restainaug export {result.out} --name NAME")
     return 0
+
+
+def _adaptation_table(report: dict) -> str:
+    """Before / after scores of an adaptation run, one line per score."""
+    lines = ["adaptation (scores without labels on the tiles; validation on fields with truth):"]
+    for part in ("tiles", "validation"):
+        for key, old in report["before"].get(part, {}).items():
+            new = report["after"][part][key]
+            lines.append(f"  {part} {key}: {old:.4f} -> {new:.4f}")
+    return "\n".join(lines)

@@ -162,6 +162,15 @@ class TrainConfig:
             isinstance(o.gap_weight, (int, float)) and o.gap_weight >= 0
         ):
             raise bad("optim.gap_weight", "a number >= 0", o.gap_weight)
+        if not o.lambda_unlabelled >= 0:
+            raise bad("optim.lambda_unlabelled", "a number >= 0", o.lambda_unlabelled)
+        if m.init is not None and m.kind != "unmix":
+            raise bad("model.init", "null unless model.kind is 'unmix'", m.init)
+        if m.kind == "unmix" and d.ihc and m.init is None:
+            raise ValueError(
+                f"{source}: data.ihc with model.kind unmix adapts a model to those tiles: set "
+                "model.init (e.g. default), or leave data.ihc empty."
+            )
         if d.target not in TARGETS:
             raise bad("data.target", f"one of {TARGETS}", d.target)
         if not isinstance(d.paired_deepliif, list):
@@ -180,11 +189,12 @@ class TrainConfig:
         """
         d = self.data
         if self.model.kind == "unmix":
-            if not (d.paired_deepliif or d.paired_synthetic):
+            if not (d.paired_deepliif or d.paired_synthetic or (d.ihc and self.model.init)):
                 raise ValueError(
                     f"{source}: model.kind unmix needs paired training data: set "
                     "data.paired_deepliif (DeepLIIF PNG files) or data.paired_synthetic "
-                    "(number of synthetic fields)."
+                    "(number of synthetic fields), or adapt a model to data.ihc tiles "
+                    "(model.init)."
                 )
             return
         if not (d.ihc or d.synthetic):

@@ -31,6 +31,7 @@ from .._progress import progress
 from ..evaluation.fields import EvalField
 from ..threads import AdaptiveThreads, cpu_threads
 from ..translator import Channel
+from .adapt import check_tiles, read_tiles, unlabelled_scores
 from .batches import StepBatches, TrainPatches
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, run_folder
@@ -69,12 +70,15 @@ class FitResult:
         step: the number of steps done.
         metrics: the last validation metrics (empty without validation data).
         seconds_per_step: mean wall time of the steps run by this call.
+        adaptation: for adaptation to unlabelled tiles (``model.init`` with ``data.ihc``): the
+            scores before and after (`restainaug.train.adapt`), also in ``adaptation.json``.
     """
 
     out: Path
     step: int
     metrics: dict[str, float] = field(default_factory=dict)
     seconds_per_step: float = math.nan
+    adaptation: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_resume(config: TrainConfig, saved: TrainConfig) -> TrainConfig:
@@ -241,16 +245,61 @@ def _setup_cyclegan(
 def _setup_unmix(
     config: TrainConfig, dist: Distributed, val: Sequence[EvalField] | None
 ) -> tuple[UnmixTrainer, Dataset, Sequence[EvalField], int]:
-    from ..evaluation.sources import deepliif_fields
+    from ..evaluation.sources import deepliif_fields, synth_fields
 
     d, r, o = config.data, config.run, config.optim
+    tiles: list[np.ndarray] = []
+    if d.ihc:
+        tiles, names = read_tiles(d.ihc)
+        if dist.main:
+            check_tiles(tiles, names, d.patch_size)
     real, synthetic = unmix_pairs(d, r.seed)
-    trainer = UnmixTrainer(config, dist, real)
+    trainer = UnmixTrainer(config, dist, real, tiles)
     if val is None:
         val = deepliif_fields(d.val_deepliif, register=d.register) if d.val_deepliif else []
+        if d.val_synthetic:
+            size = min(d.val_size, d.synthetic_size) // trainer.multiple * trainer.multiple
+            val += synth_fields(d.val_synthetic, size=size, seed=r.seed * 8 + 3)
     length = o.steps * o.batch_size * dist.world
-    dataset = UnmixPatches(real, synthetic, d.patch_size, length, r.seed, d.flips)
-    return trainer, dataset, val, len(real) + len(synthetic)
+    dataset = UnmixPatches(real, synthetic, d.patch_size, length, r.seed, d.flips, tiles)
+    return trainer, dataset, val, len(real) + len(synthetic) + len(tiles)
+
+
+def _adaptation(trainer: UnmixTrainer, val: Sequence[Any], when: str) -> dict[str, Any]:
+    """Scores of the starting (``when="before"``) or the adapted network on tiles and fields."""
+    net = trainer.teacher if when == "before" else trainer.net
+    assert net is not None
+    out: dict[str, Any] = {"tiles": unlabelled_scores(net, trainer.tiles)}
+    if val:
+        out["validation"] = trainer.validate(val, net)
+    return out
+
+
+def _report_adaptation(out: Path, before: dict[str, Any], after: dict[str, Any]) -> dict:
+    """Write ``adaptation.json``; warn when the adapted network scores worse than the start."""
+    import warnings
+
+    report = {"before": before, "after": after}
+    atomic_write_text(out / "adaptation.json", json.dumps(report, indent=2) + "\n")
+    worse = [
+        f"{k} {before['validation'][k]:.3f} -> {v:.3f}"
+        for k, v in after.get("validation", {}).items()
+        if v < before["validation"].get(k, v) - 0.02
+    ]
+    if after["tiles"]["jitter_error"] > before["tiles"]["jitter_error"] * 1.1:
+        worse.append(
+            f"jitter error on the tiles {before['tiles']['jitter_error']:.4f} -> "
+            f"{after['tiles']['jitter_error']:.4f}"
+        )
+    if worse:
+        warnings.warn(
+            "The adapted model scores worse than the one it started from: "
+            + "; ".join(worse)
+            + f" (see {out / 'adaptation.json'}). Keep the starting model, or adapt with more "
+            "tiles or fewer steps.",
+            stacklevel=3,
+        )
+    return report
 
 
 def _fit(
@@ -273,6 +322,8 @@ def _fit(
     if state is not None:
         trainer.load_state_dict(state)
     start = trainer.step
+    adapting = isinstance(trainer, UnmixTrainer) and trainer.teacher is not None and trainer.tiles
+    before = _adaptation(trainer, val, "before") if adapting and dist.main else {}
     loader = DataLoader(
         dataset,
         batch_sampler=StepBatches(start, o.steps, o.batch_size, dist.rank, dist.world),
@@ -323,4 +374,7 @@ def _fit(
             dist.barrier()
     logger.close()
     mean = float(np.mean(times)) if times else math.nan
-    return FitResult(out, trainer.step, metrics, mean)
+    report = {}
+    if before and isinstance(trainer, UnmixTrainer):
+        report = _report_adaptation(out, before, _adaptation(trainer, val, "after"))
+    return FitResult(out, trainer.step, metrics, mean, report)

@@ -118,6 +118,10 @@ class ModelConfig:
             network (`restainaug.models.unmix.UnmixGenerator`) trained with supervision on
             paired data, rendered back by optics (`restainaug.models.stain_renderer.StainRenderer`).
         od_input: ``kind: unmix``: also give the network the colour deconvolution of its input.
+        init: ``kind: unmix``: start from this model's network (a name such as ``"default"``
+            or a model card path); its network config and ``od_input`` replace ``size``,
+            ``generator`` and ``od_input``. With ``data.ihc`` this adapts the model to those
+            unlabelled tiles (`restainaug.train.adapt`).
         size: a named size in `SIZES` (``"small"``, ``"full"``, ``"fast"``).
         generator: keys that replace those of the size's generator config (e.g.
             ``{"ngf": 32}``); ``in_channels``/``out_channels`` are set from the data.
@@ -133,6 +137,7 @@ class ModelConfig:
 
     kind: str = "cyclegan"
     od_input: bool = True
+    init: str | None = None
     size: str = "small"
     generator: dict[str, Any] = field(default_factory=dict)
     discriminator: dict[str, Any] = field(default_factory=dict)
@@ -184,6 +189,11 @@ class OptimConfig:
             all steps, peaking at ``lr``).
         gap_weight: ``model.kind: unmix``: extra loss weight on the two-pixel band around
             each target nucleus, so that touching nuclei stay apart (0: none).
+        lambda_unlabelled: ``model.kind: unmix`` with ``data.ihc``: weight of the term that
+            asks the network for the starting model's channels on stain-jittered unlabelled
+            tiles (`restainaug.train.adapt`).
+        lambda_init: adaptation: weight of the mean squared distance of the weights from the
+            starting model's (0: none).
         pool_size: images kept in each image pool (0 disables the pool).
         grad_clip: clip the gradient norm of each network group; ``None`` for no clipping.
     """
@@ -203,6 +213,8 @@ class OptimConfig:
     lambda_residual: float = 1.0
     schedule: str = "linear"
     gap_weight: float = 0.0
+    lambda_unlabelled: float = 1.0
+    lambda_init: float = 0.0
     pool_size: int = 50
     grad_clip: float | None = None
 

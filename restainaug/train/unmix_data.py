@@ -142,12 +142,15 @@ def unmix_pairs(cfg: DataConfig, seed: int) -> tuple[list[Pair], list[Pair]]:
 class UnmixPatches(Dataset):
     """Random crops of real and synthetic ``(IHC, target)`` pairs, with rotations and flips.
 
-    Even items come from ``real`` and odd ones from ``synthetic`` when both are given. Item
-    ``index`` depends only on ``(seed, index)``, so a resumed run sees the same data.
+    Even items come from ``real`` and odd ones from ``synthetic`` when both are given; with
+    ``unlabelled`` tiles (adaptation to a user's slides), every item also holds a crop of one
+    of them (and only that when there are no pairs). Item ``index`` depends only on ``(seed,
+    index)``, so a resumed run sees the same data.
 
     Shape:
-        - item["ihc"]: `(3, size, size)` float32 in `[0, 1]`
-        - item["target"]: `(2, size, size)` float32
+        - item["ihc"]: `(3, size, size)` float32 in `[0, 1]`, with pairs only
+        - item["target"]: `(2, size, size)` float32, with pairs only
+        - item["tile"]: `(3, size, size)` float32 in `[0, 1]`, with ``unlabelled`` only
 
     Examples:
         >>> pair = (np.zeros((20, 20, 3), np.uint8), np.ones((2, 20, 20), np.float32))
@@ -158,9 +161,9 @@ class UnmixPatches(Dataset):
 
     def __init__(
         self, real: list[Pair], synthetic: list[Pair], size: int, length: int, seed: int = 0,
-        flips: bool = True,
+        flips: bool = True, unlabelled: list[np.ndarray] | None = None,
     ) -> None:  # fmt: skip
-        if not real and not synthetic:
+        if not real and not synthetic and not unlabelled:
             raise ValueError(
                 "UnmixPatches: no training pairs: set data.paired_deepliif (DeepLIIF files) "
                 "or data.paired_synthetic (number of synthetic fields)."
@@ -170,7 +173,13 @@ class UnmixPatches(Dataset):
                 raise ValueError(
                     f"pair {i}: IHC {ihc.shape} and target {tgt.shape} must share H, W >= {size}."
                 )
-        self.real, self.synthetic = real, synthetic
+        for i, tile in enumerate(unlabelled or []):
+            if tile.ndim != 3 or tile.shape[2] != 3 or min(tile.shape[:2]) < size:
+                raise ValueError(
+                    f"unlabelled tile {i}: expected RGB (H, W, 3) with H, W >= {size}, got "
+                    f"{tile.shape}."
+                )
+        self.real, self.synthetic, self.unlabelled = real, synthetic, list(unlabelled or [])
         self.size, self.length, self.seed, self.flips = int(size), int(length), int(seed), flips
 
     def __len__(self) -> int:
@@ -178,21 +187,35 @@ class UnmixPatches(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng((self.seed, _STREAM, int(index)))
-        pool = self.real if (index % 2 == 0 and self.real) or not self.synthetic else self.synthetic
-        ihc, tgt = pool[int(rng.integers(len(pool)))]
-        h, w, s = ihc.shape[0], ihc.shape[1], self.size
+        item: dict[str, torch.Tensor] = {}
+        if self.real or self.synthetic:
+            use_real = (index % 2 == 0 and self.real) or not self.synthetic
+            pool = self.real if use_real else self.synthetic
+            ihc, tgt = pool[int(rng.integers(len(pool)))]
+            a, b = self._crop(rng, ihc.transpose(2, 0, 1), tgt)
+            item["ihc"] = torch.from_numpy(np.ascontiguousarray(a)).float() / 255.0
+            item["target"] = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
+        if self.unlabelled:
+            tile = self.unlabelled[int(rng.integers(len(self.unlabelled)))]
+            c, _ = self._crop(rng, tile.transpose(2, 0, 1), None)
+            item["tile"] = torch.from_numpy(np.ascontiguousarray(c)).float() / 255.0
+        return item
+
+    def _crop(
+        self, rng: np.random.Generator, a: np.ndarray, b: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The same random window, rotation and flip of ``a`` and ``b`` (``(C, H, W)``)."""
+        h, w, s = a.shape[1], a.shape[2], self.size
         y, x = int(rng.integers(h - s + 1)), int(rng.integers(w - s + 1))
-        a = ihc[y : y + s, x : x + s].transpose(2, 0, 1)
-        b = tgt[:, y : y + s, x : x + s]
+        a = a[:, y : y + s, x : x + s]
+        b = None if b is None else b[:, y : y + s, x : x + s]
         if self.flips:
             k, flip = int(rng.integers(4)), bool(rng.integers(2))
-            a, b = np.rot90(a, k, axes=(1, 2)), np.rot90(b, k, axes=(1, 2))
+            a = np.rot90(a, k, axes=(1, 2))
+            b = None if b is None else np.rot90(b, k, axes=(1, 2))
             if flip:
-                a, b = a[:, :, ::-1], b[:, :, ::-1]
-        return {
-            "ihc": torch.from_numpy(np.ascontiguousarray(a)).float() / 255.0,
-            "target": torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)),
-        }
+                a, b = a[:, :, ::-1], (None if b is None else b[:, :, ::-1])
+        return a, b
 
 
 def stain_jitter(x: torch.Tensor, gen: torch.Generator, optical: OpticalTranslator) -> torch.Tensor:
