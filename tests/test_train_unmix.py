@@ -290,8 +290,11 @@ def test_adapt_default_to_a_folder_reports_before_and_after(tmp_path: Path) -> N
     assert report["before"] != report["after"]
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert "L_unlabelled" in log[0].split(",")
-    card = export_run(tmp_path / "run", "adapted")
-    assert load_model(card).card.provenance["config"]["model"]["init"] == "default"
+    card = load_model(export_run(tmp_path / "run", "adapted")).card
+    assert card.provenance["adapted_from"] == "default"
+    assert card.provenance["adapted_on"] == [str(tiles)]
+    assert card.provenance["adaptation_scores"] == report
+    assert card.description.startswith("default adapted without labels")
 
 
 def test_adaptation_resumes_exactly_and_holds_the_weights_near_the_start(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import os
 from pathlib import Path
@@ -53,7 +54,8 @@ def export_run(
     """Write the generators of a run as ``NAME.safetensors`` + ``NAME.json``.
 
     The card records the architecture, channels and roles, the training config, the step,
-    the last validation metrics (``val.csv``), the date and the restainaug version, so the
+    the last validation metrics (``val.csv``), the date and the restainaug version (for an
+    adaptation also the starting model, the tiles and the before/after scores), so the
     model can be loaded with ``RestainTransform(model=path)`` or, from a folder on
     ``RESTAINAUG_MODEL_PATH``, by name.
 
@@ -83,9 +85,20 @@ def export_run(
     state = load_checkpoint(checkpoint if checkpoint is not None else run)
     config = TrainConfig.from_dict(state["config"], source=f"checkpoint of {run}")
     channels = [Channel(c["name"], c["role"]) for c in state["channels"]]
+    adaptation: dict[str, Any] = {}
     if config.model.kind == "unmix":
         translator, cfg_a, cfg_b = _unmix_parts(state, config, channels, name)
         default = f"Unmixing network trained with restainaug ({run.name}), optics back."
+        if config.model.init is not None:
+            default = (
+                f"{config.model.init} adapted without labels to the IHC tiles of "
+                f"{', '.join(config.data.ihc)} ({run.name})."
+            )
+            adaptation["adapted_from"] = config.model.init
+            adaptation["adapted_on"] = list(config.data.ihc)
+            report = run / "adaptation.json"
+            if report.is_file():
+                adaptation["adaptation_scores"] = json.loads(report.read_text(encoding="utf-8"))
     else:
         translator, cfg_a, cfg_b = _cyclegan_parts(state, config, channels, name)
         default = f"CycleGAN generators trained with restainaug ({run.name})."
@@ -107,6 +120,7 @@ def export_run(
             "step": int(state["step"]),
             "processes": int(state.get("world", 1)),
             "config": state["config"],
+            **adaptation,
             **(extra or {}),
         },
         metrics={**({"validation": validation} if validation else {}), **(metrics or {})},
