@@ -114,15 +114,25 @@ def test_default_nuclear_channel_keeps_touching_nuclei_apart(shared_data: Path) 
 
 def test_unmix_recipe_trains_a_few_steps(shared_data: Path, tmp_path: Path) -> None:
     """The recipe of the shipped model still runs (tiny: 4 steps, 4 synthetic fields)."""
+    import json
     import subprocess
     import sys
 
     recipe = Path(__file__).resolve().parents[1] / "pretrained" / "recipes" / "train_unmix.py"
     out = tmp_path / "run"
-    cmd = [sys.executable, str(recipe), "--shared-data", str(shared_data), "--out", str(out),
-           "--steps", "4", "--synthetic", "4", "--log-every", "2", "--eval-every", "4",
-           "--no-export"]  # fmt: skip
+    train = json.dumps([str(shared_data / "deepliif" / "train" / "Bladder1.png")])
+    val = json.dumps([str(shared_data / "deepliif" / "train" / "Lung1.png")])
+    sets = [
+        f"run.out={out}",
+        "optim.steps=4",
+        "data.paired_synthetic=4",
+        "run.val_every=4",
+        f"data.paired_deepliif={train}",
+        f"data.val_deepliif={val}",
+        "run.progress=false",
+    ]
+    cmd = [sys.executable, str(recipe), *(x for s in sets for x in ("--set", s)), "--no-export"]
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
-    log = [line for line in (out / "log.jsonl").read_text().splitlines() if line]
-    assert len(log) == 2 and "nuclear_auc" in log[-1]
-    assert (out / "unmix.pt").is_file()
+    rows = (out / "val.csv").read_text().splitlines()
+    assert rows[0] == "step,nuclear_auc,otsu_dice,marker_auc" and rows[-1].startswith("4,")
+    assert (out / "checkpoints" / "latest.json").is_file()
