@@ -187,6 +187,11 @@ class ContextGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
+        if x.device.type == "cpu":
+            # oneDNN's convolutions and bilinear upsampling of these few channels run about
+            # a fifth faster channels-last on CPUs (a 256x256 tile: 16.0 -> 13.0 ms on one
+            # thread); the values are the same up to float rounding (5e-7).
+            x = x.contiguous(memory_format=torch.channels_last)
         ctx = F.avg_pool2d(x, self.factor) if self.factor > 1 else x
         ctx = self.context(self.context_in(ctx))
         # head[0] is a 1x1 convolution of [stem, up(ctx)]. Both it and bilinear upsampling
@@ -199,7 +204,7 @@ class ContextGenerator(nn.Module):
         if self.factor > 1:
             y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
         y = y + F.conv2d(self.stem(x), first.weight[:, :width], first.bias)
-        return self.head[1:](y)
+        return self.head[1:](y).contiguous()
 
 
 class _ContextBlock(nn.Module):
