@@ -280,3 +280,34 @@ def test_unmix_pair_config_errors() -> None:
         StainRenderer(gain_marker=0.0)
     with pytest.raises(ValueError, match="eps"):
         StainRenderer(eps=-1.0)
+
+
+def test_stain_renderer_keeps_the_glass_tint_when_marker_is_removed() -> None:
+    from restainaug.models import StainRenderer
+    from restainaug.models.stain_renderer import dab_floor
+    from restainaug.stains import OpticalTranslator
+
+    unmix, _ = _unmix_pair()
+    optical = OpticalTranslator(residual="absolute")
+    # Yellowish glass (a little DAB everywhere) and a brown nucleus in the middle.
+    stains = torch.zeros(1, 3, 48, 48)
+    stains[:, 1] = 0.03
+    stains[:, :2, 16:32, 16:32] = torch.tensor([0.3, 0.6]).view(1, 2, 1, 1)
+    x = optical.to_ihc(stains)
+    v = unmix(x * 2 - 1)
+    removed = v.clone()
+    removed[:, 1] = -1.0  # no marker anywhere
+    glass = torch.zeros(48, 48, dtype=torch.bool)
+    glass[:8], glass[-8:] = True, True
+    kept = StainRenderer()(removed) * 0.5 + 0.5
+    old = StainRenderer(keep_glass=False)(removed) * 0.5 + 0.5
+    assert float((kept - x)[..., glass].abs().max()) < 1e-4  # glass untouched
+    assert float((old - x)[..., glass].abs().max()) > 1e-3  # without it, the glass changes
+    nucleus = (slice(None), slice(None), slice(20, 28), slice(20, 28))
+    assert float(optical.to_if(kept[nucleus])[:, 1].mean()) < 0.6 * 0.5  # DAB mostly gone
+    od = optical.to_od(stains)
+    assert float(dab_floor(od, stains[:, 1:2])) == pytest.approx(0.03, abs=1e-4)
+    with pytest.raises(TypeError, match="keep_glass"):
+        StainRenderer(keep_glass=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="glass_od"):
+        StainRenderer(glass_od=0.0)

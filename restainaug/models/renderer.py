@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from .. import nuclei as nu
 from ..stains import od_to_rgb
-from .stain_renderer import StainRenderer
+from .stain_renderer import StainRenderer, dab_floor
 
 __all__ = ["SlideRenderer"]
 
@@ -133,10 +133,7 @@ class SlideRenderer(StainRenderer):
         reference_dab: float | None = None,
         **renderer: Any,
     ) -> None:
-        super().__init__(**renderer)
-        if not 0.0 < glass_od < 1.0:
-            raise ValueError(f"glass_od: expected a value in (0, 1), got {glass_od!r}.")
-        self.glass_od = float(glass_od)
+        super().__init__(glass_od=glass_od, **renderer)
         if not isinstance(slide_marker, bool):
             raise TypeError(f"slide_marker: expected a bool, got {type(slide_marker).__name__}.")
         self.slide_marker = slide_marker
@@ -198,15 +195,9 @@ class SlideRenderer(StainRenderer):
         v = v[..., ::_STRIDE, ::_STRIDE]
         n_ref, m_ref, hema, dab = v[:, 2:3], v[:, 3:4], v[:, 4:5], v[:, 5:6]
         od = self._od(hema, dab, v[:, 6:7])
-        # The DAB floor: the DAB of the glass (95th percentile over pixels whose mean optical
-        # density is below glass_od), 0 on a tile without glass, so that a tile full of
-        # stained tissue loses all its marker.
-        glass = od.mean(1, keepdim=True) < self.glass_od
-        floor = torch.zeros(v.shape[0], 1, 1, 1, dtype=v.dtype, device=v.device)
-        for b in range(v.shape[0]):
-            sel = dab[b][glass[b]]
-            if sel.numel() >= _MIN_MARKER_PIXELS:
-                floor[b] = torch.quantile(sel.float(), 0.95).clamp_min(0.0).to(v.dtype)
+        # The DAB floor: the DAB of the glass, 0 on a tile without glass, so that a tile full
+        # of stained tissue loses all its marker.
+        floor = dab_floor(od, dab, self.glass_od)
         # Negative nuclei: the nuclear foreground with little marker nearby; positive
         # structures: wherever the marker is (their pale edges included).
         marker = nu.box_mean(m_ref, 1)
