@@ -11,7 +11,7 @@ and `dab_stats` summarises the DAB of a group of nuclei.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -56,6 +56,30 @@ def _od(rgb: np.ndarray) -> np.ndarray:
     return -np.log10(np.clip(rgb.astype(np.float64) / 255.0, 1e-3, 1.0))
 
 
+def _windows(
+    labels: np.ndarray, ids: np.ndarray, ring: int
+) -> Iterator[tuple[int, tuple[slice, slice], np.ndarray, np.ndarray]]:
+    """Per nucleus of at least 4 pixels: its row in ``ids``, a window around it (``ring`` + 1
+    pixels of margin), its mask in the window and the ``ring``-pixel band around it outside
+    every label."""
+    from scipy import ndimage
+
+    slices = ndimage.find_objects(labels)
+    h, w = labels.shape
+    for row, i in enumerate(ids):
+        sl = slices[i - 1] if 0 < i <= len(slices) else None
+        if sl is None:
+            continue
+        ys = slice(max(sl[0].start - ring - 1, 0), min(sl[0].stop + ring + 1, h))
+        xs = slice(max(sl[1].start - ring - 1, 0), min(sl[1].stop + ring + 1, w))
+        win = labels[ys, xs]
+        inside = win == i
+        if inside.sum() < 4:
+            continue
+        band = ndimage.binary_dilation(inside, iterations=ring) & ~inside & (win == 0)
+        yield row, (ys, xs), inside, band
+
+
 def nucleus_features(
     rgb: np.ndarray, labels: np.ndarray, ids: Sequence[int] | None = None, ring: int = 3
 ) -> np.ndarray:
@@ -92,25 +116,12 @@ def nucleus_features(
     lap = np.abs(ndimage.laplace(ndimage.gaussian_filter(grey, 0.7)))
     grad = np.hypot(ndimage.sobel(grey, 0), ndimage.sobel(grey, 1)) / 8.0
     ids = np.unique(labels[labels > 0]) if ids is None else np.asarray(ids, dtype=np.int64)
-    slices = ndimage.find_objects(labels)
     out = np.full((len(ids), len(FEATURES)), np.nan)
-    h, w = labels.shape
-    for row, i in enumerate(ids):
-        sl = slices[i - 1] if 0 < i <= len(slices) else None
-        if sl is None:
-            continue
-        y0, y1 = max(sl[0].start - ring - 1, 0), min(sl[0].stop + ring + 1, h)
-        x0, x1 = max(sl[1].start - ring - 1, 0), min(sl[1].stop + ring + 1, w)
-        win = labels[y0:y1, x0:x1]
-        inside = win == i
-        if inside.sum() < 4:
-            continue
-        grown = ndimage.binary_dilation(inside, iterations=ring)
-        band = grown & ~inside & (win == 0)
+    for row, (ys, xs), inside, band in _windows(labels, ids, ring):
         edge = inside & ~ndimage.binary_erosion(inside)
         core = ndimage.binary_erosion(inside)
-        px = od[y0:y1, x0:x1][inside]
-        st = stains[y0:y1, x0:x1][inside]
+        px = od[ys, xs][inside]
+        st = stains[ys, xs][inside]
         feats: list[float] = []
         for c in range(3):
             v = px[:, c]
@@ -121,9 +132,9 @@ def nucleus_features(
         mean = px.mean(0)
         total = max(mean.sum(), 1e-6)
         feats += [(mean[0] - mean[1]) / total, (mean[1] - mean[2]) / total]
-        feats.append(lap[y0:y1, x0:x1][core if core.any() else inside].mean())
-        ring_od = od[y0:y1, x0:x1][band].mean(0) if band.any() else np.zeros(3)
-        g = grad[y0:y1, x0:x1][edge].mean()
+        feats.append(lap[ys, xs][core if core.any() else inside].mean())
+        ring_od = od[ys, xs][band].mean(0) if band.any() else np.zeros(3)
+        g = grad[ys, xs][edge].mean()
         contrast = mean - ring_od
         feats += [g, g / max(abs(contrast.mean()), 0.02)]
         feats += list(contrast)
@@ -163,7 +174,6 @@ def context_features(
         >>> f.shape == (1, len(CONTEXT_FEATURES)), float(f[0, CONTEXT_FEATURES.index("area")])
         (True, 49.0)
     """
-    from scipy import ndimage
 
     try:
         from skimage.measure import regionprops
@@ -174,24 +184,12 @@ def context_features(
 
     od = _od(rgb)
     ids = np.unique(labels[labels > 0]) if ids is None else np.asarray(ids, dtype=np.int64)
-    slices = ndimage.find_objects(labels)
     out = np.full((len(ids), len(CONTEXT_FEATURES)), np.nan)
-    h, w = labels.shape
-    for row, i in enumerate(ids):
-        sl = slices[i - 1] if 0 < i <= len(slices) else None
-        if sl is None:
-            continue
-        y0, y1 = max(sl[0].start - ring - 1, 0), min(sl[0].stop + ring + 1, h)
-        x0, x1 = max(sl[1].start - ring - 1, 0), min(sl[1].stop + ring + 1, w)
-        win = labels[y0:y1, x0:x1]
-        inside = win == i
-        if inside.sum() < 4:
-            continue
-        band = ndimage.binary_dilation(inside, iterations=ring) & ~inside & (win == 0)
+    for row, window, inside, band in _windows(labels, ids, ring):
         if not band.any():
             continue
         (props,) = regionprops(inside.astype(np.uint8))
-        out[row, :3] = od[y0:y1, x0:x1][band].mean(0)
+        out[row, :3] = od[window][band].mean(0)
         out[row, 3:] = (
             props.area,
             props.eccentricity,
