@@ -153,6 +153,8 @@ def test_train_init_adapts_the_default_model_to_a_folder(
     common[3] = str(tmp_path / "r2")
     assert main(["train", "--init", "optical", *common]) == 2
     assert "not an unmixing model" in capsys.readouterr().err
+    assert main(["train", "--init", "default", "--out", str(tmp_path / "r3")]) == 2
+    assert "give a folder of your unlabelled IHC tiles with --ihc" in capsys.readouterr().err
     # Tiles smaller than the patch (128 by default): a one-line error that names the tile.
     assert main(["train", "--init", "default", *common[:4]]) == 2
     assert "t0.png is 64x64 (HxW), smaller than the patch size 128" in capsys.readouterr().err

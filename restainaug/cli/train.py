@@ -117,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, apply_overrides, fit, load_config, resume_config
     from ..train.distributed import is_main_process
 
+    if args.init is not None and not args.ihc and args.config is None:
+        raise ValueError(
+            "--init adapts a model to your slides: give a folder of your unlabelled IHC tiles "
+            f"with --ihc, e.g. restainaug train --init {args.init} --ihc MY_TILES/ --out RUN."
+        )
     if args.config is not None:
         config = load_config(args.config)
     elif isinstance(args.resume, str):
