@@ -193,7 +193,13 @@ def test_unmix_fit_resumes_exactly_and_exports_a_loadable_model(tmp_path: Path) 
 
 def test_unmix_onecycle_and_linear_schedules_differ(tmp_path: Path) -> None:
     one = fit(tiny_config(tmp_path / "one", "optim.steps=3"))
-    lin = fit(tiny_config(tmp_path / "lin", "optim.steps=3", "optim.schedule=linear"))
+    lin = fit(
+        tiny_config(
+            tmp_path / "lin", "optim.steps=3", "optim.schedule=linear", "run.sample_every=3"
+        )
+    )
+    # Sample grids without validation fields come from the training batch.
+    assert [p.name for p in (lin.out / "samples").iterdir()] == ["step-000003.png"]
     lr = {}
     for name, res in (("one", one), ("lin", lin)):
         rows = (res.out / "log.csv").read_text().splitlines()
