@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from restainaug import RestainTransform, load_model
-from restainaug.train import TrainConfig, apply_overrides, load_checkpoint
+from restainaug.train import TrainConfig, apply_overrides, export_run, load_checkpoint
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and torchrun")
 
@@ -135,3 +135,61 @@ def test_torchrun_two_processes_train_and_export(tmp_path: Path) -> None:
     tile = np.random.default_rng(1).integers(0, 255, (2, 3, 40, 40), dtype=np.uint8)
     out = RestainTransform(model=model, p=1.0, seed=0)(torch.from_numpy(tile))
     assert out.shape == tile.shape and out.dtype == torch.uint8
+
+
+UNMIX = [
+    "model.kind=unmix",
+    "model.size=fast",
+    'model.generator={"width": 4, "context_width": 4, "context_blocks": 1, "head_width": 4}',
+    "data.paired_synthetic=2",
+    "data.synthetic_size=64",
+    "data.patch_size=32",
+    "optim.batch_size=2",
+    "optim.schedule=onecycle",
+    "optim.lr=0.003",
+    "run.progress=false",
+    "run.sample_every=0",
+    "run.log_every=1",
+    "run.deterministic=true",
+    "run.threads=1",
+]
+
+
+def test_unmix_sigkill_then_resume_and_torchrun(tmp_path: Path) -> None:
+    def config(name: str, *extra: str) -> Path:
+        cfg = apply_overrides(TrainConfig(), [f"run.out={tmp_path / name}", *UNMIX, *extra])
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(cfg.to_dict()))
+        return path
+
+    steps = ["optim.steps=300", "run.checkpoint_every=10"]
+    _train("--config", str(config("straight", *steps)))
+    reference = load_checkpoint(tmp_path / "straight")
+    run = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "restainaug", "train", "--config", str(config("killed", *steps))]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while _latest_step(run) < 30 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert 30 <= _latest_step(run) < 300, "the run was not interrupted part way"
+    _train("--resume", str(run))
+    resumed = load_checkpoint(run)
+    assert resumed["step"] == 300
+    for k, v in reference["generators"].items():
+        assert torch.equal(v, resumed["generators"][k]), f"{k} differs after resume"
+    assert _losses(run) == _losses(tmp_path / "straight")
+
+    # Two processes (gloo): rank 0 reports and writes; the model exports and loads.
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+        "-m", "restainaug", "train", "--config", str(config("ddp", "optim.steps=4")),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("restainaug train: 4 steps") == 1
+    state = load_checkpoint(tmp_path / "ddp")
+    assert state["step"] == 4 and state["world"] == 2
+    model = load_model(export_run(tmp_path / "ddp", "ddp-unmix"))
+    assert model.card.ihc_to_if["type"] == "unmix"
