@@ -69,3 +69,22 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder {SHARED_DATA} not present")
     return SHARED_DATA
+
+
+#: Overrides of a tiny `model.kind: unmix` run (seconds on a CPU), for the training tests.
+UNMIX_TINY = [
+    "model.kind=unmix",
+    "model.size=fast",
+    'model.generator={"width": 4, "context_width": 4, "context_blocks": 1, "head_width": 4}',
+    "data.paired_synthetic=2",
+    "data.synthetic_size=64",
+    "data.patch_size=32",
+    "optim.batch_size=2",
+    "optim.schedule=onecycle",
+    "optim.lr=0.003",
+    "optim.gap_weight=4",
+    "run.progress=false",
+    "run.sample_every=0",
+    "run.log_every=1",
+    "run.threads=1",
+]

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import UNMIX_TINY
 
 from restainaug import RestainTransform, load_model
 from restainaug.train import TrainConfig, apply_overrides, export_run, load_checkpoint
@@ -137,22 +138,7 @@ def test_torchrun_two_processes_train_and_export(tmp_path: Path) -> None:
     assert out.shape == tile.shape and out.dtype == torch.uint8
 
 
-UNMIX = [
-    "model.kind=unmix",
-    "model.size=fast",
-    'model.generator={"width": 4, "context_width": 4, "context_blocks": 1, "head_width": 4}',
-    "data.paired_synthetic=2",
-    "data.synthetic_size=64",
-    "data.patch_size=32",
-    "optim.batch_size=2",
-    "optim.schedule=onecycle",
-    "optim.lr=0.003",
-    "run.progress=false",
-    "run.sample_every=0",
-    "run.log_every=1",
-    "run.deterministic=true",
-    "run.threads=1",
-]
+UNMIX = [*UNMIX_TINY, "run.deterministic=true"]
 
 
 def test_unmix_sigkill_then_resume_and_torchrun(tmp_path: Path) -> None:

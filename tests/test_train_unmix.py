@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import UNMIX_TINY
 
 from restainaug import RestainTransform, load_model
 from restainaug.stains import OpticalTranslator
@@ -23,22 +24,7 @@ from restainaug.train.unmix_data import (
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "pretrained" / "recipes" / "restain-unmix.yaml"
-TINY = [
-    "model.kind=unmix",
-    "model.size=fast",
-    'model.generator={"width": 4, "context_width": 4, "context_blocks": 1, "head_width": 4}',
-    "data.paired_synthetic=2",
-    "data.synthetic_size=64",
-    "data.patch_size=32",
-    "optim.batch_size=2",
-    "optim.schedule=onecycle",
-    "optim.lr=0.003",
-    "optim.gap_weight=4",
-    "run.progress=false",
-    "run.sample_every=0",
-    "run.log_every=1",
-    "run.threads=1",
-]
+TINY = UNMIX_TINY
 
 
 def tiny_config(out: Path, *extra: str) -> TrainConfig:
