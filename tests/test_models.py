@@ -311,3 +311,30 @@ def test_stain_renderer_keeps_the_glass_tint_when_marker_is_removed() -> None:
         StainRenderer(keep_glass=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="glass_od"):
         StainRenderer(glass_od=0.0)
+
+
+def test_stain_renderer_adds_pure_dab_without_the_pixels_residual() -> None:
+    from restainaug.models import StainRenderer
+    from restainaug.stains import OpticalTranslator
+
+    unmix, _ = _unmix_pair()
+    optical = OpticalTranslator(residual="absolute")
+    stains = torch.zeros(1, 3, 32, 32)
+    stains[:, 0] = 0.4  # hematoxylin tissue with a residual (the colour deconvolution misses)
+    stains[:, 2] = 0.06
+    x = optical.to_ihc(stains)
+    v = unmix(x * 2 - 1)
+    added = v.clone()
+    added[:, 1] = added[:, 3] + 1.0  # marker added everywhere (the network range)
+    for added_residual, residual_kept in ((False, True), (True, False)):
+        out = StainRenderer(added_residual=added_residual)(added) * 0.5 + 0.5
+        c = optical.to_if(out)
+        assert float(c[:, 1].mean()) > 0.3  # DAB was added
+        kept = torch.allclose(c[:, 2], stains[:, 2], atol=2e-3)
+        assert kept is residual_kept, f"added_residual={added_residual}"
+    # Nothing edited: the same image back either way.
+    for added_residual in (False, True):
+        out = StainRenderer(added_residual=added_residual)(v) * 0.5 + 0.5
+        assert float((out - x).abs().max()) < 1e-4
+    with pytest.raises(TypeError, match="added_residual"):
+        StainRenderer(added_residual="no")  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from ..stains import DAB, HEMATOXYLIN, OpticalTranslator
+from ..stains import DAB, HEMATOXYLIN, OpticalTranslator, stain_amount
 from .unmix import UNMIX_CHANNELS
 
 __all__ = ["StainRenderer", "dab_floor"]
@@ -25,8 +25,12 @@ class StainRenderer(nn.Module):
     ``h + gain_nuclear (n - n_ref)``; where it shrank, the image's own hematoxylin is scaled
     by ``(n + eps) / (n_ref + eps)``. The marker and DAB likewise. Removing the marker thus
     removes the DAB the network assigned to it and nothing else; moving it onto nuclei adds
-    DAB there. The residual of the deconvolution is rescaled with the stain amounts, as in
-    `restainaug.stains.OpticalTranslator`. Unchanged channels give back the input exactly.
+    DAB there. The residual of the deconvolution follows the stain amounts down, as in
+    `restainaug.stains.OpticalTranslator` (removed marker takes the residual that came with it),
+    but not up: added stain is pure hematoxylin or DAB on top of the pixel
+    (``added_residual=True`` scales the pixel's residual up with it too, the rendering before
+    2026-12-02, which tints added marker olive-green). Unchanged channels give back the input
+    exactly.
 
     The glass keeps its tint (``keep_glass``): on glass (mean optical density below
     ``glass_od``) the DAB of the image's glass (its *floor*, `dab_floor`) is never removed,
@@ -45,6 +49,8 @@ class StainRenderer(nn.Module):
         marker: absorption vector of the marker stain (DAB).
         keep_glass: never remove the DAB of the image's glass (see above).
         glass_od: mean optical density below which a pixel counts as glass.
+        added_residual: scale the pixel's deconvolution residual up with added stain (see
+            above).
 
     Shape:
         - input: `(B, 7, H, W)` in the network range
@@ -69,6 +75,7 @@ class StainRenderer(nn.Module):
         marker: tuple[float, float, float] | list[float] | None = None,
         keep_glass: bool = True,
         glass_od: float = 0.1,
+        added_residual: bool = False,
     ) -> None:
         super().__init__()
         if (in_channels, out_channels) != (len(UNMIX_CHANNELS), 3):
@@ -86,6 +93,11 @@ class StainRenderer(nn.Module):
         if not 0.0 < glass_od < 1.0:
             raise ValueError(f"glass_od: expected a value in (0, 1), got {glass_od!r}.")
         self.keep_glass, self.glass_od = keep_glass, float(glass_od)
+        if not isinstance(added_residual, bool):
+            raise TypeError(
+                f"added_residual: expected a bool, got {type(added_residual).__name__}."
+            )
+        self.added_residual = added_residual
         self.gains = (float(gain_nuclear), float(gain_marker))
         self.eps = float(eps)
         # Recomposition of (hematoxylin, DAB, residual per unit of stain).
@@ -124,7 +136,13 @@ class StainRenderer(nn.Module):
             glassy = ((2.0 * self.glass_od - od) / self.glass_od).clamp(0.0, 1.0)
             floor = self.dab_floor(v) * glassy
         d = self._edit(v[:, 5:6], v[:, 1:2], v[:, 3:4], self.gains[1], floor)
-        return self.optical.to_ihc(torch.cat([h, d, v[:, 6:7]], dim=1)) * 2.0 - 1.0
+        residual = v[:, 6:7]
+        if not self.added_residual:
+            # to_ihc multiplies the relative residual by the new stain amount: where stain was
+            # added, divide that growth out so the pixel keeps its own residual.
+            old, new = stain_amount(v[:, 4:6]), stain_amount(torch.cat([h, d], dim=1))
+            residual = torch.where(new > old, residual * (old / new), residual)
+        return self.optical.to_ihc(torch.cat([h, d, residual], dim=1)) * 2.0 - 1.0
 
 
 #: Pixels the glass statistics read: every ``_STRIDE``-th in each direction.
