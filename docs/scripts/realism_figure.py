@@ -1,7 +1,7 @@
 """Figure of the realism page: real and re-stained nuclei of the same slides, side by side.
 
-For BCData (a lab the default model never saw) and DeepLIIF, eight nuclei per row, 40x40 px
-crops around each nucleus, shown at twice their size:
+For DeepLIIF (and, with ``--bcdata``, BCData: a lab the default model never saw), eight
+nuclei per row, 40x40 px crops around each nucleus, shown at twice their size:
 
 1. real positive nuclei;
 2. real negative nuclei made positive (`MarkerToNuclei`, 2+) by the default model;
@@ -11,7 +11,9 @@ crops around each nucleus, shown at twice their size:
 6. the same with ``model="restain-slide"``.
 
 Run from the repository root: ``python docs/scripts/realism_figure.py --shared-data
-../shared/data`` (writes ``docs/img/realism.jpg``).
+../shared/data`` (writes ``docs/img/realism.jpg``). BCData's terms do not allow redistributing
+its images, so the committed figure shows DeepLIIF only; ``--bcdata --out elsewhere.jpg`` adds
+BCData's rows for a look on your own machine.
 """
 
 from __future__ import annotations
@@ -70,19 +72,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared-data", default="../shared/data")
     ap.add_argument("--out", type=Path, default=Path("docs/img/realism.jpg"))
+    ap.add_argument("--bcdata", action="store_true", help="also BCData (not for the repository)")
     args = ap.parse_args()
+    sets = (("bcdata", "BCData"),) * args.bcdata + (("deepliif", "DeepLIIF"),)
     torch.set_num_threads(1)
     blocks = []
-    for data, index in (("bcdata", 0), ("deepliif", 0)):
-        field = load_fields(data, shared_data=args.shared_data)[index]
+    for data, _ in sets:
+        field = load_fields(data, shared_data=args.shared_data)[0]
         grid = np.concatenate(rows(field), 0)
         blocks.append(np.kron(grid, np.ones((2, 2, 1), np.uint8)))
     gap = np.full((12, blocks[0].shape[1], 3), 255, np.uint8)
-    image = Image.fromarray(np.concatenate([blocks[0], gap, blocks[1]], 0))
+    parts = [x for block in blocks for x in (block, gap)][:-1]
+    image = Image.fromarray(np.concatenate(parts, 0))
     labels = ["real +", "added", "added (slide)", "real -", "removed", "removed (slide)"]
     left = Image.new("RGB", (150, image.height), "white")
     draw = ImageDraw.Draw(left)
-    for b, name in enumerate(("BCData", "DeepLIIF")):
+    for b, (_, name) in enumerate(sets):
         top = b * (blocks[0].shape[0] + 12)
         for r, text in enumerate(labels):
             draw.text((6, top + r * 4 * HALF + 2 * HALF - 6), text, fill="black")
