@@ -119,22 +119,20 @@ class StainRenderer(nn.Module):
         shrunk = low + (c - low) * ((v + self.eps) / (ref + self.eps))
         return torch.where(v >= ref, grown, shrunk)
 
-    def dab_floor(self, v: torch.Tensor) -> torch.Tensor:
-        """The DAB of each image's glass, ``(B, 1, 1, 1)`` (see `dab_floor`)."""
-        s = v[..., ::_STRIDE, ::_STRIDE]
-        od = self.optical.to_od(s[:, 4:7])
-        return dab_floor(od, s[:, 5:6], self.glass_od)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v = (x + 1.0) * 0.5
         h = self._edit(v[:, 4:5], v[:, 0:1], v[:, 2:3], self.gains[0])
         floor: torch.Tensor | float = 0.0
-        if self.keep_glass:
-            # The floor holds on glass and fades out over the palest tissue (mean optical
-            # density from glass_od to twice that), so nuclei still lose all their marker.
-            od = self.optical.to_od(v[:, 4:7]).mean(1, keepdim=True)
-            glassy = ((2.0 * self.glass_od - od) / self.glass_od).clamp(0.0, 1.0)
-            floor = self.dab_floor(v) * glassy
+        # The floor only matters where the marker shrank (most calls add marker or keep it).
+        if self.keep_glass and bool((v[:, 1:2] < v[:, 3:4]).any()):
+            od = self.optical.to_od(v[:, 4:7])
+            s = (..., slice(None, None, _STRIDE), slice(None, None, _STRIDE))
+            # It holds on glass and fades out over the palest tissue (mean optical density
+            # from glass_od to twice that), so nuclei still lose all their marker.
+            glassy = ((2.0 * self.glass_od - od.mean(1, keepdim=True)) / self.glass_od).clamp(
+                0.0, 1.0
+            )
+            floor = dab_floor(od[s], v[:, 5:6][s], self.glass_od) * glassy
         d = self._edit(v[:, 5:6], v[:, 1:2], v[:, 3:4], self.gains[1], floor)
         residual = v[:, 6:7]
         if not self.added_residual:
