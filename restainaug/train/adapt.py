@@ -165,6 +165,7 @@ def unlabelled_scores(
     Each tile contributes its centre crop of side ``size`` (the whole tile when smaller).
     """
     from ..evaluation.metrics import pearson
+    from .data import centre_crop
 
     optical = OpticalTranslator()
     gen = torch.Generator().manual_seed(seed)
@@ -175,11 +176,8 @@ def unlabelled_scores(
     net.eval()
     try:
         for tile in tiles:
-            h, w = tile.shape[:2]
-            s_h, s_w = min(size, h) // k * k, min(size, w) // k * k
-            y, x = (h - s_h) // 2, (w - s_w) // 2
-            crop = tile[y : y + s_h, x : x + s_w]
-            img = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255
+            img = torch.from_numpy(tile).permute(2, 0, 1)[None].float() / 255
+            img = centre_crop(img, size, k)
             img = img.to(device)
             pred = net.predict(img * 2.0 - 1.0)
             for _ in range(3):

@@ -171,7 +171,8 @@ def training_images(
     return ihc, if_, channels
 
 
-def _centre(a: torch.Tensor, size: int, multiple: int) -> torch.Tensor:
+def centre_crop(a: torch.Tensor, size: int, multiple: int) -> torch.Tensor:
+    """The centre of the last two dimensions: at most ``size``, a multiple of ``multiple``."""
     h, w = a.shape[-2:]
     th = min(h, size) // multiple * multiple
     tw = min(w, size) // multiple * multiple
@@ -218,11 +219,13 @@ def validation_fields(cfg: DataConfig, seed: int, multiple: int = 4) -> list[Val
         out.append(
             ValField(
                 name,
-                _centre(ihc, cfg.val_size, multiple),
-                _centre(torch.from_numpy(np.asarray(nuclear, np.float32)), cfg.val_size, multiple),
+                centre_crop(ihc, cfg.val_size, multiple),
+                centre_crop(
+                    torch.from_numpy(np.asarray(nuclear, np.float32)), cfg.val_size, multiple
+                ),
                 None
                 if marker is None
-                else _centre(
+                else centre_crop(
                     torch.from_numpy(np.asarray(marker, np.float32)), cfg.val_size, multiple
                 ),
             )

@@ -25,10 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.tiling import pad_to_multiple
 from ..models.unmix import UNMIX_CHANNELS, UnmixGenerator
 from ..stains import OpticalTranslator
 from ..translator import Channel
 from .adapt import init_network
+from .data import centre_crop
 from .distributed import Distributed
 from .trainer import make_scheduler
 from .unmix_data import Pair, gap_weights, stain_jitter
@@ -168,8 +170,7 @@ class UnmixTrainer:
         h, w = ihc.shape[:2]
         k = self.multiple
         x = torch.from_numpy(ihc).permute(2, 0, 1)[None].float().to(self.device) / 127.5 - 1.0
-        pad = (0, (-w) % k, 0, (-h) % k)
-        x = torch.nn.functional.pad(x, pad, mode="reflect") if any(pad) else x
+        x = pad_to_multiple(x, k)
         was_training = net.training
         net.eval()
         try:
@@ -221,14 +222,8 @@ class UnmixTrainer:
         self.net.eval()
         try:
             for ihc in images:
-                h, w = ihc.shape[:2]
-                s_h, s_w = (
-                    min(h, 512) // self.multiple * self.multiple,
-                    min(w, 512) // self.multiple * self.multiple,
-                )
-                y, x0 = (h - s_h) // 2, (w - s_w) // 2
-                crop = np.ascontiguousarray(ihc[y : y + s_h, x0 : x0 + s_w])
-                x = torch.from_numpy(crop).permute(2, 0, 1)[None].float().to(self.device)
+                x = torch.from_numpy(ihc).permute(2, 0, 1)[None].float().to(self.device)
+                x = centre_crop(x, 512, self.multiple)
                 parts.append(((self.net(x / 127.5 - 1.0)[0] + 1.0) * 0.5).flatten(1).cpu())
         finally:
             self.net.train()

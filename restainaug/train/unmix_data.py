@@ -39,11 +39,6 @@ _STREAM, _SYNTH = 5, 6
 Pair = tuple[np.ndarray, np.ndarray]
 
 
-def _normalise(x: np.ndarray, lo: float = 1.0, hi: float = 99.5) -> np.ndarray:
-    a, b = np.percentile(x, [lo, hi])
-    return np.clip((x - a) / max(b - a, 1e-6), 0.0, 1.0).astype(np.float32)
-
-
 def _soft(mask: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
 
@@ -85,11 +80,12 @@ def deepliif_targets(path: str | Path, target: str = "gaps", register: bool = Tr
         ValueError: for an unknown ``target`` or a file that is not a DeepLIIF image.
     """
     from ..data import read_deepliif
+    from ..data.ifimage import percentile_normalize
 
     if target not in TARGETS:
         raise ValueError(f"data.target: expected one of {TARGETS}, got {target!r}.")
     f = read_deepliif(path, register=register)
-    dapi, ki67 = _normalise(f.dapi), _normalise(f.marker)
+    dapi, ki67 = (percentile_normalize(c, 1.0, 99.5) for c in (f.dapi, f.marker))
     if target == "if":
         nuc, mark = dapi, ki67
     else:
