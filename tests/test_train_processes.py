@@ -39,8 +39,8 @@ TINY = [
 ]
 
 
-def _config(tmp_path: Path, name: str, *extra: str) -> Path:
-    cfg = apply_overrides(TrainConfig(), [f"run.out={tmp_path / name}", *TINY, *extra])
+def _config(tmp_path: Path, name: str, *extra: str, base: list[str] = TINY) -> Path:
+    cfg = apply_overrides(TrainConfig(), [f"run.out={tmp_path / name}", *base, *extra])
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(cfg.to_dict()))
     return path
@@ -66,6 +66,19 @@ def _latest_step(run: Path) -> int:
         return -1
 
 
+def _kill_part_way(config: Path, run: Path, at: int) -> int:
+    """Start ``restainaug train --config``, SIGKILL it once a checkpoint of step ``at`` is
+    written; the return code."""
+    cmd = [sys.executable, "-m", "restainaug", "train", "--config", str(config)]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while _latest_step(run) < at and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    return proc.returncode
+
+
 def _losses(run: Path) -> list[list[str]]:
     rows = [r.split(",") for r in (run / "log.csv").read_text().splitlines()]
     keep = [i for i, name in enumerate(rows[0]) if name != "sec_per_step"]
@@ -77,17 +90,10 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
     reference = load_checkpoint(tmp_path / "straight")
     assert reference["step"] == STEPS
 
-    cfg = _config(tmp_path, "killed")
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "restainaug", "train", "--config", str(cfg)]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while _latest_step(run) < 15 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    returncode = _kill_part_way(_config(tmp_path, "killed"), run, 15)
     killed_at = _latest_step(run)
-    assert proc.returncode == -signal.SIGKILL
+    assert returncode == -signal.SIGKILL
     assert 15 <= killed_at < STEPS, f"the run was not interrupted part way ({killed_at})"
 
     _train("--resume", str(run))
@@ -143,22 +149,13 @@ UNMIX = [*UNMIX_TINY, "run.deterministic=true"]
 
 def test_unmix_sigkill_then_resume_and_torchrun(tmp_path: Path) -> None:
     def config(name: str, *extra: str) -> Path:
-        cfg = apply_overrides(TrainConfig(), [f"run.out={tmp_path / name}", *UNMIX, *extra])
-        path = tmp_path / f"{name}.json"
-        path.write_text(json.dumps(cfg.to_dict()))
-        return path
+        return _config(tmp_path, name, *extra, base=UNMIX)
 
     steps = ["optim.steps=300", "run.checkpoint_every=10"]
     _train("--config", str(config("straight", *steps)))
     reference = load_checkpoint(tmp_path / "straight")
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "restainaug", "train", "--config", str(config("killed", *steps))]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while _latest_step(run) < 30 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    _kill_part_way(config("killed", *steps), run, 30)
     assert 30 <= _latest_step(run) < 300, "the run was not interrupted part way"
     _train("--resume", str(run))
     resumed = load_checkpoint(run)
